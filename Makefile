@@ -1,0 +1,46 @@
+# The README's two commands: `make reproduce` (set up + main job) and `make test` (set up + tests).
+# The virtual environment is rebuilt only when pyproject.toml or constraints.txt change.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# auto: the full profile when a CUDA GPU is present, else the quick CPU profile.
+PROFILE ?= auto
+JOBS   ?=
+
+.PHONY: venv reproduce test lint lab grid bench study lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/python -m mlsearch grid --profile $(PROFILE) $(if $(JOBS),-j $(JOBS))
+
+grid: reproduce
+
+test: $(STAMP)
+	$(BIN)/python -m mlsearch.nbtest build/nbtest
+	$(BIN)/python -m pytest tests build/nbtest --nbval-lax -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check mlsearch tests
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(BIN)/python -m mlsearch bench
+
+# Rewrite constraints.txt from the current .venv (after deliberately changing a version).
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^mlsearch' | sed 's/+cpu//' > constraints.body
+	{ sed -n '1,/^# Regenerate/p' constraints.txt; cat constraints.body; } > constraints.new && rm constraints.body
+	mv constraints.new constraints.txt
+	$(BIN)/python -m mlsearch.pins --write environment.yml
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,124 @@
+"""Command line: ``python -m mlsearch {benchmark,train,grid,bench} ...``.
+
+Every subcommand takes its configuration the same way: ``--profile NAME`` (``params/base.yaml`` +
+``params/NAME.yaml``), any number of ``--params FILE`` layered after it, and ``--set key=value``
+overrides (values parsed as YAML, keys dotted: ``--set train.epochs=3``). A user error prints one
+line, ``error: <what> (<where>) — <fix>``, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlsearch.config import RunConfig, load_config, profile_files
+from mlsearch.errors import ConfigError, MlsearchError
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``["train.epochs=3", "languages=[en,de]"]`` → ``{"train.epochs": 3, "languages": ["en", "de"]}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}", "--set", "write e.g. --set train.epochs=3")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, list[Path]]:
+    files: list[Path] = []
+    if args.profile:
+        files += profile_files(args.profile)
+    files += [Path(p) for p in args.params or []]
+    if not files:
+        files = profile_files("quick")
+    return load_config(files, parse_sets(args.set or [])), files
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", help="named profile: params/base.yaml + params/NAME.yaml (tiny, quick, full, …)")
+    p.add_argument("--params", action="append", metavar="FILE", help="YAML params file, layered in order")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one parameter (dotted key)")
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from mlsearch.data.card import write_card
+    from mlsearch.data.load import load_dataset
+
+    cfg, _ = config_from_args(args)
+    out = Path(args.out or Path(cfg.results_dir) / cfg.data.source / cfg.profile / "data")
+    ds = load_dataset(cfg)
+    stats = write_card(ds, out)
+    print(f"wrote {out / 'card.md'} and {out / 'stats.json'}: {len(ds.pairs)} pairs in {len(stats['languages'])} languages")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mlsearch.train import train_and_evaluate
+
+    cfg, _ = config_from_args(args)
+    out = Path(args.out) if args.out else None
+    metrics = train_and_evaluate(cfg, run_dir=out)
+    for lang, m in metrics["eval"].items():
+        print(f"{lang}: F1 {m['f1']:.3f}  precision {m['precision']:.3f}  recall {m['recall']:.3f}")
+    return 0
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    from mlsearch.experiments import run_grid
+
+    cfg, files = config_from_args(args)
+    run_grid(cfg, files, overrides=parse_sets(args.set or []), jobs=args.jobs)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from mlsearch.bench import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mlsearch", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("benchmark", help="build a dataset and write its card.md and stats.json")
+    _add_config_args(p)
+    p.add_argument("--out", help="output folder (default: results/<source>/<profile>/data)")
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("train", help="train and evaluate one model; writes its run folder")
+    _add_config_args(p)
+    p.add_argument("--out", help="run folder (default: results/<source>/<profile>/runs/<languages>/seed<k>)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("grid", help="run the language grid with papermill, then build tables and figures")
+    _add_config_args(p)
+    p.add_argument("-j", "--jobs", type=int, default=None, help="cells run at once (default: grid.jobs)")
+    p.set_defaults(func=cmd_grid)
+
+    p = sub.add_parser("bench", help="training throughput benchmark (see --help of the subcommand)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MlsearchError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,403 @@
+"""Run configuration: dataclasses filled from layered YAML files, strictly validated.
+
+``load_config(["params/base.yaml", "params/quick.yaml"], overrides={"seed": 1})`` reads each file in
+order, deep-merges them (later wins), applies dotted overrides (``"train.epochs": 3``) and builds a
+:class:`RunConfig`. Unknown keys and wrongly typed values are a :class:`ConfigError` naming the key
+and the file, so a typo never silently falls back to a default.
+
+Choices that the paper leaves open are ours; each is documented where its default is set below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from mlsearch.errors import ConfigError
+
+#: Language codes the package knows (the benchmark's six; ESCI uses en, es, ja).
+KNOWN_LANGUAGES = ("en", "de", "fr", "it", "es", "ja")
+#: The paper's five (European marketplaces); the default language pool of the grid.
+PAPER_LANGUAGES = ("en", "de", "fr", "it", "es")
+
+
+@dataclass
+class DataConfig:
+    """Where the pairs come from and, for the embedded benchmark, how it is generated."""
+
+    #: ``benchmark`` (embedded, offline), ``esci`` (Shopping Queries Dataset files), ``pairs`` (own files).
+    source: Literal["benchmark", "esci", "pairs"] = "benchmark"
+    #: Languages the dataset holds (a model trains on a subset of them).
+    languages: list[str] = field(default_factory=lambda: list(KNOWN_LANGUAGES))
+    #: Seed of the benchmark generator; fixed across training seeds so every model sees the same data.
+    seed: int = 0
+    #: Folder for generated/downloaded data (cached parquet); relative to the working directory.
+    cache_dir: str = "data_cache"
+    # --- embedded benchmark sizes (set by the profiles in params/) ---
+    #: Training queries per language; unequal by default ("limited data per language").
+    train_queries: dict[str, int] = field(
+        default_factory=lambda: {"en": 240, "de": 200, "fr": 160, "it": 120, "es": 140, "ja": 120}
+    )
+    #: Validation and test queries per language (equal, so test F1 is comparable across languages).
+    valid_queries: int = 60
+    test_queries: int = 120
+    #: Products in the catalogue per language (before cross-listing).
+    products_per_language: int = 800
+    #: Share of products cross-listed in several languages (the source of product alignment).
+    cross_listed_share: float = 0.3
+    #: Labelled candidate products per query (positives + hard + easy negatives).
+    candidates_per_query: int = 8
+    #: Share of labels flipped, standing in for annotator disagreement.
+    label_noise: float = 0.03
+    # --- real data ---
+    #: ESCI: folder holding the two official parquet files (or where to download them).
+    esci_dir: str = "data_cache/esci"
+    #: ESCI: use the 'small' version (task 1) instead of 'large'.
+    esci_small_version: bool = True
+    #: ESCI labels that count as a match: "E" (Exact, default) or "ES" (Exact + Substitute).
+    esci_positive: Literal["E", "ES"] = "E"
+    #: ESCI: allow downloading the files when they are missing.
+    esci_download: bool = False
+    #: Pairs source: a CSV/TSV/parquet file with lang, query, title, label (see README).
+    pairs_file: str = ""
+    #: Optional mapping files for the pairs source.
+    product_map_file: str = ""
+    query_map_file: str = ""
+    #: Share of training queries carved out for validation when a source has no validation split.
+    valid_share: float = 0.1
+
+
+@dataclass
+class ModelConfig:
+    """Encoders and classifier. The paper gives no sizes; ours are small (limited data per language)."""
+
+    #: ``per_language``: the paper's 2 encoders per language; ``shared``: one query and one title
+    #: encoder for all languages (baseline 4).
+    encoders: Literal["per_language", "shared"] = "per_language"
+    #: Transformer width, depth, heads, feed-forward size (BERT-style encoder from ``transformers``).
+    d_model: int = 64
+    layers: int = 2
+    heads: int = 4
+    ff_dim: int = 256
+    dropout: float = 0.1
+    #: Maximum token lengths of queries and titles (longer text is truncated).
+    query_len: int = 16
+    title_len: int = 48
+    #: Word-piece vocabulary size per tokenizer.
+    vocab_size: int = 8000
+    #: Default False: one tokenizer per language, as the paper's per-language encoders suggest;
+    #: True trains one tokenizer on all training languages (used by the shared-encoder baseline).
+    shared_vocab: bool = False
+    #: Pooling over non-padding tokens.
+    pooling: Literal["mean", "cls"] = "mean"
+    #: Shared representation size after projection (the Hadamard product lives here).
+    proj_dim: int = 64
+    #: Classifier: first layer combines query and title (paper: Hadamard), then an MLP.
+    combine: Literal["hadamard", "concat"] = "hadamard"
+    classifier_hidden: list[int] = field(default_factory=lambda: [64])
+    #: Optional local folder of a pretrained encoder checkpoint (``from_pretrained``); empty: from scratch.
+    pretrained: str = ""
+
+
+@dataclass
+class TrainConfig:
+    """The paper's procedure: warm start, then epochs of classification + alignment."""
+
+    #: Paper: "15–20 epochs were enough".
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    #: Warm start on one randomly chosen (seeded, recorded) language, classification only.
+    warm_start: bool = True
+    warm_start_epochs: int = 1
+    #: Which alignment data to use: both (paper), product only, query only, none (ablation).
+    alignment: Literal["both", "product", "query", "none"] = "both"
+    #: Alignment distance. Default cosine: the classifier sees a Hadamard product, which is
+    #: scale-sensitive, and plain L2 can be met by shrinking all encodings; cosine cannot.
+    align_loss: Literal["l2", "cosine", "contrastive"] = "cosine"
+    align_weight: float = 1.0
+    align_batch_size: int = 64
+    #: Temperature of the contrastive (in-batch negatives) alignment loss.
+    temperature: float = 0.1
+    #: ``auto`` picks CUDA when present, else CPU.
+    device: str = "auto"
+    #: bf16 autocast on CUDA (ignored on CPU).
+    bf16: bool = True
+    compile: bool = False
+    #: CPU threads for torch (0: leave torch's default).
+    num_threads: int = 0
+    #: Model selection on validation F1 of the match class, averaged over training languages.
+    select_on: Literal["f1", "loss"] = "f1"
+    #: Stop a run whose loss becomes NaN/inf (always on); checkpoint every epoch.
+    checkpoint: bool = True
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation: metrics of the match class; threshold chosen on validation only."""
+
+    #: Languages to evaluate on; empty means the model's training languages.
+    languages: list[str] = field(default_factory=list)
+    bootstrap: int = 1000
+    save_predictions: bool = True
+
+
+@dataclass
+class GridConfig:
+    """The language grid: every non-empty subset of ``languages`` up to ``max_languages``."""
+
+    languages: list[str] = field(default_factory=lambda: list(PAPER_LANGUAGES))
+    max_languages: int = 5
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    #: Model kinds run for every cell (``method``) plus baselines/ablations on selected cells.
+    jobs: int = 1
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs. ``profile`` names the results folder (tiny, quick, full, esci…)."""
+
+    profile: str = "quick"
+    #: Training languages of this model (a subset of ``data.languages``).
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    seed: int = 0
+    #: Model kind: the method, or a baseline/ablation name (see ``mlsearch.experiments``).
+    kind: str = "method"
+    #: Results root; run folders go under ``<results>/<source>/<profile>/``.
+    results_dir: str = "results"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> RunConfig:
+        """Cross-field checks that types alone cannot express."""
+        _check_languages(self.data.languages, "data.languages")
+        _check_languages(self.languages, "languages")
+        _check_languages(self.grid.languages, "grid.languages")
+        if self.eval.languages:
+            _check_languages(self.eval.languages, "eval.languages")
+        missing = [lang for lang in self.languages if lang not in self.data.languages]
+        if missing:
+            raise ConfigError(
+                f"training languages {missing} are not in data.languages {self.data.languages}",
+                "languages",
+                "add them to data.languages or train on others",
+            )
+        positive = {
+            "train.epochs": self.train.epochs,
+            "train.batch_size": self.train.batch_size,
+            "model.d_model": self.model.d_model,
+            "model.layers": self.model.layers,
+            "model.heads": self.model.heads,
+        }
+        for key, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{key} must be positive, got {value}", key, "set a value > 0")
+        if self.model.d_model % self.model.heads:
+            raise ConfigError(
+                f"model.d_model ({self.model.d_model}) is not divisible by model.heads ({self.model.heads})",
+                "model.heads",
+                "choose heads that divide d_model",
+            )
+        for key in ("cross_listed_share", "label_noise", "valid_share"):
+            value = getattr(self.data, key)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"data.{key} must be in [0, 1], got {value}", f"data.{key}", "use a share")
+        if not 1 <= self.grid.max_languages <= len(self.grid.languages):
+            raise ConfigError(
+                f"grid.max_languages must be in 1..{len(self.grid.languages)}, got {self.grid.max_languages}",
+                "grid.max_languages",
+                "lower it or add languages to grid.languages",
+            )
+        return self
+
+
+def _check_languages(langs: list[str], key: str) -> None:
+    if not langs:
+        raise ConfigError("empty language list", key, f"name at least one of {list(KNOWN_LANGUAGES)}")
+    unknown = [lang for lang in langs if lang not in KNOWN_LANGUAGES]
+    if unknown:
+        raise ConfigError(
+            f"unknown language code(s) {unknown}", key, f"use codes from {list(KNOWN_LANGUAGES)}"
+        )
+    dupes = sorted({lang for lang in langs if langs.count(lang) > 1})
+    if dupes:
+        raise ConfigError(f"duplicated language code(s) {dupes}", key, "list each language once")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def find_params_dir() -> Path:
+    """The repository's ``params/`` folder (next to the package), or ``./params``."""
+    here = Path(__file__).resolve().parent.parent / "params"
+    return here if here.is_dir() else Path.cwd() / "params"
+
+
+def profile_files(profile: str) -> list[Path]:
+    """``params/base.yaml`` + ``params/<profile>.yaml``: the layered files of a named profile."""
+    pdir = find_params_dir()
+    path = pdir / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in pdir.glob("*.yaml") if p.stem != "base")
+        raise ConfigError(f"no profile named {profile!r}", str(path), f"use one of {known}")
+    return [pdir / "base.yaml", path]
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """One params file as a mapping; unreadable or non-mapping files are a ConfigError."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError("params file does not exist", str(p), "check the path")
+    if p.is_dir():
+        raise ConfigError("params path is a directory, not a file", str(p), "name a .yaml file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot parse YAML: {str(exc).splitlines()[0]}", str(p), "fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("params file must hold a mapping of keys", str(p), "write `key: value` lines")
+    return data
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def dotted_to_nested(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``{"train.epochs": 3}`` → ``{"train": {"epochs": 3}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def load_config(
+    files: list[str | Path] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Build a validated RunConfig from layered YAML files and dotted overrides."""
+    raw: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for f in files or []:
+        layer = read_yaml(f)
+        for key in _flat_keys(layer):
+            sources[key] = str(f)
+        raw = merge(raw, layer)
+    if overrides:
+        layer = dotted_to_nested(overrides)
+        for key in _flat_keys(layer):
+            sources[key] = "override"
+        raw = merge(raw, layer)
+    return from_dict(raw, sources).validate()
+
+
+def from_dict(raw: dict[str, Any], sources: dict[str, str] | None = None) -> RunConfig:
+    """A RunConfig from a plain (nested) mapping, e.g. a saved ``config.json``."""
+    return _build(RunConfig, raw, "", sources or {})
+
+
+def _flat_keys(d: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in d.items():
+        full = f"{prefix}{k}"
+        keys.append(full)
+        if isinstance(v, dict):
+            keys.extend(_flat_keys(v, full + "."))
+    return keys
+
+
+def _build(cls: type, raw: Any, prefix: str, sources: dict[str, str]) -> Any:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}", sources.get(where))
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            close = [n for n in names if n.startswith(str(key)[:3])]
+            hint = f"did you mean {prefix + close[0]!r}?" if close else f"known keys: {sorted(names)}"
+            raise ConfigError(f"unknown parameter {full!r}", sources.get(full, "params"), hint)
+        kwargs[key] = _coerce(hints[key], value, full, sources)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str, sources: dict[str, str]) -> Any:
+    origin = get_origin(tp)
+    where = sources.get(key, "params")
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".", sources)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(
+                f"{key} must be one of {list(get_args(tp))}, got {value!r}", where, "pick an allowed value"
+            )
+        return value
+    if origin in (Union, types.UnionType):
+        errors = []
+        for arg in get_args(tp):
+            if arg is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(arg, value, key, sources)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0] if errors else ConfigError(f"{key} has a wrong type", where)
+    if origin is list:
+        (item,) = get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {value!r}", where, "write [a, b, ...]")
+        return [_coerce(item, v, f"{key}[{i}]", sources) for i, v in enumerate(value)]
+    if origin is dict:
+        kt, vt = get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}", where, "write {k: v, ...}")
+        return {_coerce(kt, k, key, sources): _coerce(vt, v, f"{key}.{k}", sources) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}", where, "write true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}", where, "write a whole number")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}", where, "write a number like 0.5")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}", where, "quote the value")
+        return value
+    if tp is Any:
+        return value
+    raise TypeError(f"unsupported config type {tp!r} for {key}")
