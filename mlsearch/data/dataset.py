@@ -38,6 +38,7 @@ class Dataset:
     pairs: pd.DataFrame
     product_alignment: pd.DataFrame = field(default_factory=empty_alignment)
     query_alignment: pd.DataFrame = field(default_factory=empty_alignment)
+    meta: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ access
     def split(self, lang: str, split: str) -> pd.DataFrame:
