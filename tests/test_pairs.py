@@ -190,7 +190,7 @@ def test_nan_text_in_parquet_names_the_row(tmp_path):
 
 def test_language_without_training_pairs(tmp_path):
     def mutate(d):
-        d["split"] = ["train"] * 10 + ["test"] * 10
+        d["split"] = ["test"] * 2 + ["train"] * 8 + ["test"] * 10
         d.loc[10:11, "split"] = "valid"
         return d
 
