@@ -151,4 +151,8 @@ def load_dataset(cfg: RunConfig, progress: bool = True) -> Dataset:
         ds.meta = meta
     ds.validate()
     write_cache(ds, folder, cache_key(data))
-    return ds
+    # return what the cache holds, so a first and a later call give identical frames (dtypes included)
+    cached = read_cache(folder)
+    if cached is None:
+        raise DataError("the dataset cache just written cannot be read", str(folder), "check the disk and retry")
+    return cached
