@@ -261,3 +261,13 @@ def test_download_from_a_file_url(tmp_path, source):
     (tmp_path / "up" / PRODUCTS).write_bytes(source[PRODUCTS])
     out = download((tmp_path / "up" / PRODUCTS).as_uri(), tmp_path / "esci" / PRODUCTS, progress=False)
     assert out.read_bytes() == source[PRODUCTS]
+
+
+def test_folder_is_a_file_and_corrupt_parquet(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        load(tmp_path / "file")
+    write_esci(tmp_path / "esci")
+    (tmp_path / "esci" / EXAMPLES).write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
+    with pytest.raises(DataError, match=f"cannot read {EXAMPLES}.*re-download it"):
+        load(tmp_path / "esci")

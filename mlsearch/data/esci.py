@@ -218,6 +218,8 @@ def esci_pairs(examples: pd.DataFrame, titles: pd.DataFrame, data_cfg: DataConfi
 
 def _cross_join(table: pd.DataFrame, text: str) -> pd.DataFrame:
     """Pairs of texts of the same product_id in two languages, ``lang_a < lang_b``, deduplicated."""
+    langs = table.groupby("product_id")["lang"].nunique()
+    table = table[table["product_id"].isin(langs.index[langs > 1])]  # skip same-locale blow-up
     if table.empty:
         return empty_alignment()
     m = table.merge(table, on="product_id", suffixes=("_a", "_b"))
