@@ -29,7 +29,13 @@ def train_tokenizer(texts: list[str], vocab_size: int, strip_accents: bool = Tru
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK, CLS], show_progress=False)
-    tok.train_from_iterator(sorted(set(texts)), trainer=trainer)  # sorted: deterministic vocabulary
+    tok.train_from_iterator(sorted(set(texts)), trainer=trainer)
+    # The trainer numbers tied tokens in hash-map order, which changes from run to run; greedy
+    # WordPiece matching depends on the token set only, so renumbering it sorted makes ids reproducible.
+    specials = [PAD, UNK, CLS]
+    rest = sorted(t for t in tok.get_vocab() if t not in specials)
+    vocab = {t: i for i, t in enumerate(specials + rest)}
+    tok.model = models.WordPiece(vocab=vocab, unk_token=UNK, max_input_chars_per_word=200)
     cls_id = tok.token_to_id(CLS)
     tok.post_processor = processors.TemplateProcessing(single=f"{CLS} $A", special_tokens=[(CLS, cls_id)])
     return tok
