@@ -374,6 +374,8 @@ def train_and_evaluate(
         torch.set_num_threads(cfg.train.num_threads)
     ckpt_dir = out / "checkpoints"
     resume = checkpoint.exists(ckpt_dir) and not (out / "metrics.json").exists()
+    if world > 1:
+        dist.barrier()  # every rank decides before rank 0 writes anything
 
     tok_dir = out / "tokenizers"
     toks = build_tokenizers(cfg, ds, train_langs, tok_dir if resume else None)
