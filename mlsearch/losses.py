@@ -4,6 +4,7 @@ Alignment losses take two batches of projected vectors ``a, b: [B, D]`` where ro
 of ``b`` encode mapped texts (the same product's titles, or queries that led to the same product) in
 two languages, and return a scalar to minimise:
 
+>>> import torch
 >>> a = torch.tensor([[1.0, 0.0]]); b = torch.tensor([[0.0, 1.0]])
 >>> float(cosine_alignment(a, b))  # orthogonal → 1 − cos = 1
 1.0
