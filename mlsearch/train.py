@@ -1,0 +1,491 @@
+"""The paper's training procedure, model selection on validation, test evaluation, the run folder.
+
+1. warm start: classification only, on one language drawn with ``random.Random(seed)`` (recorded);
+2. ``epochs`` × [classification on every language's pairs (batches of all languages interleaved),
+   then alignment over every language pair: titles of mapped products through the two title
+   encoders, mapped queries through the two query encoders];
+3. after each epoch: validation F1 (threshold chosen per language on validation), the best epoch's
+   weights are kept; test metrics at the validation thresholds.
+
+Every shuffle comes from a generator seeded by (seed, epoch, phase), so a resumed run replays the
+exact batches of an uninterrupted one. Under ``torchrun`` each rank takes a disjoint shard of every
+batch and gradients are summed across ranks (losses are scaled so the sum equals the one-process
+loss); only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from tokenizers import Tokenizer
+
+from mlsearch import checkpoint, losses, runinfo
+from mlsearch.config import RunConfig
+from mlsearch.data.dataset import Dataset
+from mlsearch.errors import ConfigError, DataError, TrainingError
+from mlsearch.evaluate import best_threshold, metrics
+from mlsearch.io import atomic_write, write_json
+from mlsearch.model import SHARED, MatchModel, n_parameters
+from mlsearch.paths import model_name
+from mlsearch.paths import run_dir as default_run_dir
+from mlsearch.text import encode, load_tokenizer, save_tokenizer, train_tokenizer
+
+PHASE_SALT = {"warm": 1, "classify": 2, "align": 3}
+
+
+@dataclass
+class Split:
+    """One language's split as device tensors (+ the ids that predictions are reported by)."""
+
+    query: torch.Tensor
+    title: torch.Tensor
+    label: torch.Tensor
+    frame: pd.DataFrame  # query_id, product_id, label
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+# --------------------------------------------------------------------------- text → tensors
+
+
+def tokenizer_key(cfg: RunConfig, lang: str) -> str:
+    return SHARED if (cfg.model.shared_vocab or cfg.model.pretrained) else lang
+
+
+def build_tokenizers(cfg: RunConfig, ds: Dataset, langs: list[str], folder: Path | None) -> dict[str, Tokenizer]:
+    """One tokenizer per language (or one shared), trained on TRAINING texts only; reloaded if saved."""
+    if cfg.model.pretrained:
+        path = Path(cfg.model.pretrained) / "tokenizer.json"
+        if not path.is_file():
+            raise ConfigError("pretrained folder has no tokenizer.json", str(path), "save the tokenizer with the model")
+        return {SHARED: load_tokenizer(path)}
+    groups: dict[str, list[str]] = {}
+    for lang in langs:
+        groups.setdefault(tokenizer_key(cfg, lang), []).append(lang)
+    toks = {}
+    for key, members in groups.items():
+        saved = folder / f"{key}.json" if folder else None
+        if saved is not None and saved.is_file():
+            toks[key] = load_tokenizer(saved)
+            continue
+        texts: list[str] = []
+        for lang in members:
+            tr = ds.split(lang, "train")
+            texts += tr["query"].astype(str).tolist() + tr["title"].astype(str).tolist()
+        for table in (ds.product_alignment, ds.query_alignment):  # built from training data only
+            for side in ("a", "b"):
+                texts += table.loc[table[f"lang_{side}"].isin(members), f"text_{side}"].astype(str).tolist()
+        toks[key] = train_tokenizer(texts, cfg.model.vocab_size, strip_accents="ja" not in members)
+    return toks
+
+
+def tensorize(cfg: RunConfig, ds: Dataset, toks: dict[str, Tokenizer], langs: list[str], device: torch.device):
+    """All splits and alignment mappings as padded id tensors on ``device`` (tokenized once)."""
+    m = cfg.model
+    splits: dict[tuple[str, str], Split] = {}
+    for lang in langs:
+        tok = toks[tokenizer_key(cfg, lang)]
+        for name in ("train", "valid", "test"):
+            df = ds.split(lang, name)
+            splits[lang, name] = Split(
+                query=encode(tok, df["query"].astype(str).tolist(), m.query_len).to(device),
+                title=encode(tok, df["title"].astype(str).tolist(), m.title_len).to(device),
+                label=torch.tensor(df["label"].to_numpy(), dtype=torch.float32, device=device),
+                frame=df[["query_id", "product_id", "label"]].reset_index(drop=True),
+            )
+    kinds = {"both": ["product", "query"], "product": ["product"], "query": ["query"], "none": []}[cfg.train.alignment]
+    align: dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+    train_langs = [lang for lang in sorted(cfg.languages)]
+    for a, b in combinations(train_langs, 2):
+        for kind in kinds:
+            t = ds.alignment(kind, a, b)
+            if t.empty:
+                warnings.warn(f"no {kind} alignment data for {a}-{b}: that pair is not aligned", stacklevel=2)
+                continue
+            max_len = m.title_len if kind == "product" else m.query_len
+            ids_a = encode(toks[tokenizer_key(cfg, a)], t["text_a"].astype(str).tolist(), max_len)
+            ids_b = encode(toks[tokenizer_key(cfg, b)], t["text_b"].astype(str).tolist(), max_len)
+            align[kind, a, b] = (ids_a.to(device), ids_b.to(device))
+    return splits, align
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _generator(seed: int, epoch: int, phase: str) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch * 101 + PHASE_SALT[phase])
+
+
+def _batches(n: int, size: int, g: torch.Generator) -> list[torch.Tensor]:
+    perm = torch.randperm(n, generator=g)
+    return [perm[i : i + size] for i in range(0, n, size)]
+
+
+def _dist() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _init_distributed(device_kind: str) -> None:
+    """Join the process group that ``torchrun`` describes in the environment (no-op otherwise)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group("nccl" if device_kind == "cuda" else "gloo")
+
+
+def pick_device(cfg: RunConfig) -> torch.device:
+    if cfg.train.device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
+    return torch.device(cfg.train.device)
+
+
+class Trainer:
+    """The loop's state: model, optimizer, data tensors; one method per phase."""
+
+    def __init__(self, cfg: RunConfig, model: MatchModel, splits, align, device: torch.device, progress: bool):
+        self.cfg, self.model, self.splits, self.align, self.device = cfg, model, splits, align, device
+        self.world, self.rank = _dist()
+        fused = device.type == "cuda"
+        self.opt = torch.optim.AdamW(
+            model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, **({"fused": True} if fused else {})
+        )
+        self.amp = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if device.type == "cuda" and cfg.train.bf16
+            else nullcontext()
+        )
+        self.progress = progress and self.rank == 0
+        self.pairs_seen = 0
+
+    # -- one optimisation step over the params of ``modules`` (grads summed across ranks)
+    def _step(self, loss: torch.Tensor | None, modules: list[torch.nn.Module]) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        if loss is not None:
+            loss.backward()
+        if self.world > 1:
+            for mod in modules:
+                for p in mod.parameters():
+                    if p.grad is None:
+                        p.grad = torch.zeros_like(p)
+                    dist.all_reduce(p.grad)
+        self.opt.step()
+
+    def _shard(self, idx: torch.Tensor) -> torch.Tensor:
+        return idx[self.rank :: self.world].to(self.device, non_blocking=True)
+
+    def classify(self, epoch: int, langs: list[str], phase: str, bar) -> list[dict[str, Any]]:
+        """One pass over the training pairs of ``langs``, batches of all languages interleaved."""
+        g = _generator(self.cfg.seed, epoch, phase)
+        batches = [(lang, b) for lang in sorted(langs) for b in _batches(len(self.splits[lang, "train"]), self.cfg.train.batch_size, g)]
+        order = torch.randperm(len(batches), generator=g).tolist()
+        sums = {lang: torch.zeros((), device=self.device) for lang in langs}
+        counts = dict.fromkeys(langs, 0)
+        bad = torch.full((), -1, device=self.device)
+        self.model.train()
+        for step, i in enumerate(order):
+            lang, idx = batches[i]
+            s, local = self.splits[lang, "train"], self._shard(idx)
+            key = self.model.key(lang)
+            loss = None
+            if len(local):
+                with self.amp:
+                    logits = self.model(lang, s.query[local], s.title[local])
+                loss = losses.classification_loss(logits, s.label[local], reduction="sum") / len(idx)
+                sums[lang] += loss.detach()
+                bad = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
+            self._step(loss, [self.model.query[key], self.model.title[key], self.model.classifier])
+            counts[lang] += 1
+            self.pairs_seen += len(idx)
+            bar.update(1)
+        return self._phase_rows(epoch, phase, sums, counts, bad, bar)
+
+    def align_phase(self, epoch: int, bar) -> list[dict[str, Any]]:
+        """Pull mapped encodings of every language pair together (product: title encoders; query: query encoders)."""
+        cfg = self.cfg.train
+        g = _generator(self.cfg.seed, epoch, "align")
+        rows = []
+        self.model.train()
+        for (kind, a, b), (ids_a, ids_b) in self.align.items():
+            side = "title" if kind == "product" else "query"
+            encoders = self.model.title if side == "title" else self.model.query
+            modules = list({id(m): m for m in (encoders[self.model.key(a)], encoders[self.model.key(b)])}.values())
+            total = torch.zeros((), device=self.device)
+            bad = torch.full((), -1, device=self.device)
+            batches = _batches(len(ids_a), cfg.align_batch_size, g)
+            for step, idx in enumerate(batches):
+                if cfg.align_loss == "contrastive":
+                    # in-batch negatives need the whole batch: every rank computes it, scaled by 1/world
+                    local, scale = idx.to(self.device), 1.0 / self.world
+                else:
+                    local, scale = self._shard(idx), 1.0
+                loss = None
+                if len(local):
+                    with self.amp:
+                        va = self.model.encode(a, side, ids_a[local])
+                        vb = self.model.encode(b, side, ids_b[local])
+                    if cfg.align_loss == "contrastive":
+                        raw = losses.contrastive_alignment(va, vb, cfg.temperature)
+                    else:
+                        raw = losses.ALIGNMENT[cfg.align_loss](va, vb, reduction="sum") / len(idx)
+                    loss = cfg.align_weight * raw * scale
+                    total += loss.detach()
+                    bad = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
+                self._step(loss, modules)
+                bar.update(1)
+            rows += self._phase_rows(epoch, f"align_{kind}", {f"{a}-{b}": total}, {f"{a}-{b}": len(batches)}, bad, bar)
+        return rows
+
+    def _phase_rows(self, epoch, phase, sums, counts, bad, bar) -> list[dict[str, Any]]:
+        """Losses of one phase: the one host–device sync of the phase happens here."""
+        keys = sorted(sums)
+        vec = torch.stack([sums[k] for k in keys] + [bad.float()])
+        if self.world > 1:
+            vec = vec.clone()
+            dist.all_reduce(vec[:-1])
+        values = vec.tolist()
+        if values[-1] >= 0 or not all(math.isfinite(v) for v in values[:-1]):
+            raise TrainingError(
+                f"loss became NaN/inf in phase {phase}, epoch {epoch}, step {int(max(values[-1], 0))}",
+                "training",
+                "lower train.lr or check the data; the last good checkpoint is kept",
+            )
+        rows = [
+            {"epoch": epoch, "phase": phase, "language": k, "loss": v / max(counts[k], 1), "valid_f1": None}
+            for k, v in zip(keys, values[:-1], strict=True)
+            if counts[k]
+        ]
+        bar.set_postfix_str(" ".join(f"{r['language']} {r['loss']:.3f}" for r in rows)[:60], refresh=False)
+        return rows
+
+    @torch.no_grad()
+    def predict(self, lang: str, split: str, batch_size: int = 1024) -> np.ndarray:
+        """Match probabilities for every pair of a split (eval mode, no dropout)."""
+        self.model.eval()
+        s = self.splits[lang, split]
+        out = []
+        for i in range(0, len(s), batch_size):
+            with self.amp:
+                logits = self.model(lang, s.query[i : i + batch_size], s.title[i : i + batch_size])
+            out.append(torch.sigmoid(logits.float()))
+        return torch.cat(out).cpu().numpy().astype(np.float64) if out else np.zeros(0)
+
+    def validate(self, epoch: int, langs: list[str]) -> tuple[float, dict[str, dict[str, float]], list[dict[str, Any]]]:
+        """``(selection score, {lang: {f1, threshold}}, curve rows)``; higher score is better."""
+        valid, rows, vloss = {}, [], []
+        for lang in sorted(langs):
+            scores = self.predict(lang, "valid")
+            labels = self.splits[lang, "valid"].frame["label"].to_numpy()
+            thr, f1 = best_threshold(labels, scores)
+            p = np.clip(scores, 1e-7, 1 - 1e-7)
+            loss = float(-(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean())
+            valid[lang] = {"f1": f1, "threshold": thr}
+            vloss.append(loss)
+            rows.append({"epoch": epoch, "phase": "valid", "language": lang, "loss": loss, "valid_f1": f1})
+        if self.cfg.train.select_on == "loss":
+            return -float(np.mean(vloss)), valid, rows
+        return float(np.mean([v["f1"] for v in valid.values()])), valid, rows
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _after_epoch(epoch: int) -> None:
+    """Called after each epoch's checkpoint is written; tests replace it to simulate a killed run."""
+
+
+def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _clean(x: Any) -> Any:
+    """Round floats (stable, readable JSON) and turn NaN into null."""
+    if isinstance(x, float):
+        return None if not math.isfinite(x) else round(x, 6)
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+def train_and_evaluate(
+    cfg: RunConfig, run_dir: Path | None = None, dataset: Dataset | None = None, progress: bool = True
+) -> dict:
+    """Train the model ``cfg`` describes, evaluate it on test, write its run folder, return metrics.
+
+    Resumes from ``run_dir/checkpoints/last.*`` when that exists and ``metrics.json`` does not.
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    out = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    train_langs = sorted(cfg.languages)
+    eval_langs = list(cfg.eval.languages) or list(cfg.languages)
+    unseen = [lang for lang in eval_langs if lang not in train_langs]
+    if unseen:
+        raise ConfigError(
+            f"zero-shot evaluation on {unseen} (not among training languages) is not supported yet",
+            "eval.languages",
+            "evaluate on training languages only",
+        )
+    if cfg.model.encoders == "shared" and not (cfg.model.shared_vocab or cfg.model.pretrained):
+        raise ConfigError(
+            "model.encoders=shared needs one vocabulary for all languages",
+            "model.shared_vocab",
+            "set model.shared_vocab=true",
+        )
+    if dataset is None:
+        from mlsearch.data.load import load_dataset
+
+        dataset = load_dataset(cfg)
+    ds = dataset.subset(sorted(set(train_langs) | set(eval_langs)))
+    for lang in ds.languages:
+        for split in ("train", "valid", "test"):
+            if ds.split(lang, split).empty:
+                raise DataError(f"language {lang!r} has no {split} pairs", ds.name, "add data or drop the language")
+
+    device = pick_device(cfg)
+    _init_distributed(device.type)
+    world, rank = _dist()
+    if device.type == "cpu" and cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    ckpt_dir = out / "checkpoints"
+    resume = checkpoint.exists(ckpt_dir) and not (out / "metrics.json").exists()
+    if world > 1:
+        dist.barrier()  # every rank decides before rank 0 writes anything
+
+    tok_dir = out / "tokenizers"
+    toks = build_tokenizers(cfg, ds, train_langs, tok_dir if resume else None)
+    if rank == 0:
+        for key, tok in toks.items():
+            save_tokenizer(tok, tok_dir / f"{key}.json")
+    splits, align = tensorize(cfg, ds, toks, train_langs, device)
+
+    torch.manual_seed(cfg.seed)
+    vocab = {SHARED if cfg.model.encoders == "shared" else lang: toks[tokenizer_key(cfg, lang)].get_vocab_size() for lang in train_langs}
+    model = MatchModel(cfg.model, vocab).to(device)
+    trainer = Trainer(cfg, model, splits, align, device, progress)
+
+    warm_lang = random.Random(cfg.seed).choice(train_langs) if cfg.train.warm_start else None
+    state: dict[str, Any] = {"epoch": -1, "best_epoch": None, "best_score": -math.inf, "best_valid": {}, "curves": []}
+    best = _clone_state(model)
+    if resume:
+        parts, meta = checkpoint.load(ckpt_dir, cfg)
+        model.load_state_dict(parts["model"])
+        best = parts["best"]
+        trainer.opt.load_state_dict(checkpoint.unflatten_optimizer(parts["optim"], meta["param_groups"]))
+        torch.set_rng_state(parts["rng"]["cpu"])
+        if "cuda" in parts["rng"] and device.type == "cuda":
+            torch.cuda.set_rng_state(parts["rng"]["cuda"], device)
+        state = {k: meta[k] for k in state}
+        state["best_score"] = -math.inf if meta["best_score"] is None else meta["best_score"]
+    resumed_from = state["epoch"] if resume else None
+
+    def save_checkpoint(epoch: int) -> None:
+        state["epoch"] = epoch
+        if rank == 0 and cfg.train.checkpoint:
+            meta = dict(state, best_score=None if not math.isfinite(state["best_score"]) else state["best_score"])
+            meta |= {"warm_start_language": warm_lang}
+            checkpoint.save(ckpt_dir, cfg, model.state_dict(), best, trainer.opt.state_dict(), _rng_state(device), meta)
+        if world > 1:
+            dist.barrier()
+        _after_epoch(epoch)
+
+    n_align = sum(math.ceil(len(a) / cfg.train.align_batch_size) for a, _ in align.values())
+    n_cls = sum(math.ceil(len(splits[lang, "train"]) / cfg.train.batch_size) for lang in train_langs)
+    first = state["epoch"] + 1
+    with tqdm(total=0, disable=not trainer.progress, desc="train", leave=False) as bar:
+        if first == 0:
+            if warm_lang is not None:
+                for _ in range(cfg.train.warm_start_epochs):
+                    bar.reset(math.ceil(len(splits[warm_lang, "train"]) / cfg.train.batch_size))
+                    bar.set_description(f"warm start {warm_lang}")
+                    state["curves"] += trainer.classify(0, [warm_lang], "warm", bar)
+            save_checkpoint(0)
+            first = 1
+        for epoch in range(first, cfg.train.epochs + 1):
+            bar.reset(n_cls + n_align)
+            bar.set_description(f"epoch {epoch}/{cfg.train.epochs}")
+            state["curves"] += trainer.classify(epoch, train_langs, "classify", bar)
+            state["curves"] += trainer.align_phase(epoch, bar)
+            score, valid, rows = trainer.validate(epoch, train_langs)
+            state["curves"] += rows
+            if score > state["best_score"]:
+                state.update(best_score=score, best_epoch=epoch, best_valid=valid)
+                best = _clone_state(model)
+            save_checkpoint(epoch)
+    train_seconds = time.perf_counter() - t0
+
+    # ---- evaluation with the best epoch's weights, thresholds from validation
+    model.load_state_dict(best)
+    evals, preds = {}, []
+    for i, lang in enumerate(eval_langs):
+        scores = trainer.predict(lang, "test")
+        frame = splits[lang, "test"].frame
+        thr = state["best_valid"][lang]["threshold"]
+        evals[lang] = metrics(
+            frame["label"].to_numpy(), scores, thr, frame["query_id"].to_numpy(), cfg.eval.bootstrap, cfg.seed * 100 + i
+        )
+        preds.append(frame.assign(lang=lang, score=scores)[["lang", "query_id", "product_id", "label", "score"]])
+
+    result = _clean(
+        {
+            "train_languages": train_langs,
+            "eval_languages": eval_langs,
+            "seed": cfg.seed,
+            "kind": cfg.kind,
+            "profile": cfg.profile,
+            "source": cfg.data.source,
+            "dataset": ds.name,
+            "model": model_name(cfg.languages),
+            "warm_start_language": warm_lang,
+            "best_epoch": state["best_epoch"],
+            "epochs": cfg.train.epochs,
+            "n_parameters": n_parameters(model),
+            "config_hash": checkpoint.config_hash(cfg),
+            "eval": evals,
+            "valid": state["best_valid"],
+        }
+    )
+    if rank == 0:
+        write_json(out / "config.json", cfg.to_dict())
+        curves = pd.DataFrame(state["curves"], columns=["epoch", "phase", "language", "loss", "valid_f1"])
+        atomic_write(out / "curves.csv", lambda p: curves.to_csv(p, index=False))
+        if cfg.eval.save_predictions:
+            table = pd.concat(preds, ignore_index=True)
+            atomic_write(out / "predictions.parquet", lambda p: table.to_parquet(p, index=False))
+        write_json(
+            out / "run_info.json",
+            runinfo.collect(
+                device=str(device),
+                train_seconds=train_seconds,
+                pairs_per_second=trainer.pairs_seen / max(train_seconds, 1e-9),
+                world_size=world,
+                resumed_from_epoch=resumed_from,
+            ),
+        )
+        write_json(out / "metrics.json", result)  # last: its presence marks a complete run
+    return result

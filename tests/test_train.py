@@ -1,0 +1,147 @@
+"""The training procedure end to end on a tiny separable dataset (CPU, seconds)."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from synthetic_pairs import make_dataset, tiny_config
+
+from mlsearch import losses, train
+from mlsearch.errors import ConfigError, TrainingError
+from mlsearch.train import train_and_evaluate
+
+torch.set_num_threads(1)
+
+
+def test_learns_a_separable_task(tmp_path):
+    ds = make_dataset(("en",), queries=200, n_words=6)
+    over = {"train.epochs": 12, "train.batch_size": 32, "model.d_model": 32, "model.proj_dim": 32}
+    cfg = tiny_config(["en"], **over)
+    m = train_and_evaluate(cfg, tmp_path, ds, progress=False)
+    assert m["eval"]["en"]["f1"] > 0.95, m["eval"]
+    assert m["eval"]["en"]["f1_ci_low"] <= m["eval"]["en"]["f1"] <= m["eval"]["en"]["f1_ci_high"]
+    assert m["warm_start_language"] == "en" and 1 <= m["best_epoch"] <= 12
+
+
+def test_run_folder_and_same_seed_gives_identical_metrics_bytes(tmp_path):
+    ds = make_dataset(("en", "de"))
+    cfg = tiny_config(["de", "en"], **{"model.dropout": 0.1})
+    train_and_evaluate(cfg, tmp_path / "a", ds, progress=False)
+    train_and_evaluate(cfg, tmp_path / "b", ds, progress=False)
+    a = tmp_path / "a"
+    for name in ("metrics.json", "run_info.json", "config.json", "curves.csv", "predictions.parquet",
+                 "checkpoints/last.safetensors", "checkpoints/last.json", "tokenizers/en.json"):
+        assert (a / name).is_file(), name
+    assert (a / "metrics.json").read_bytes() == (tmp_path / "b" / "metrics.json").read_bytes()
+    m = json.loads((a / "metrics.json").read_text())
+    assert m["model"] == "en+de" and m["train_languages"] == ["de", "en"] and set(m["eval"]) == {"de", "en"}
+    for key in ("f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "n_pairs"):
+        assert key in m["eval"]["en"]
+    assert m["eval"]["en"]["threshold"] == m["valid"]["en"]["threshold"]  # threshold from validation
+    curves = pd.read_csv(a / "curves.csv")
+    assert {"warm", "classify", "align_product", "align_query", "valid"} <= set(curves["phase"])
+    preds = pd.read_parquet(a / "predictions.parquet")
+    assert list(preds.columns) == ["lang", "query_id", "product_id", "label", "score"]
+    assert len(preds) == m["eval"]["en"]["n_pairs"] + m["eval"]["de"]["n_pairs"]
+    # another seed: other warm-start draw sequence, other numbers
+    m2 = train_and_evaluate(tiny_config(["de", "en"], seed=5), tmp_path / "c", ds, progress=False)
+    assert m2["eval"] != m["eval"]
+
+
+def test_warm_start_language_is_seeded_and_recorded(tmp_path):
+    ds = make_dataset(("en", "de", "fr"), queries=8)
+    seen = set()
+    for seed in range(4):
+        cfg = tiny_config(["en", "de", "fr"], seed=seed, **{"train.epochs": 1, "train.alignment": "none"})
+        m = train_and_evaluate(cfg, tmp_path / str(seed), ds, progress=False)
+        curves = pd.read_csv(tmp_path / str(seed) / "curves.csv")
+        assert curves.loc[curves["phase"] == "warm", "language"].tolist() == [m["warm_start_language"]]
+        import random
+
+        assert m["warm_start_language"] == random.Random(seed).choice(["de", "en", "fr"])
+        seen.add(m["warm_start_language"])
+    assert len(seen) > 1
+    cfg = tiny_config(["en"], **{"train.epochs": 1, "train.warm_start": False})
+    m = train_and_evaluate(cfg, tmp_path / "nowarm", make_dataset(("en",), queries=8), progress=False)
+    assert m["warm_start_language"] is None
+
+
+def test_alignment_phase_pulls_mapped_encodings_together(tmp_path):
+    ds = make_dataset(("en", "de"), queries=10)
+    out = {}
+    for al in ("none", "both"):
+        cfg = tiny_config(["en", "de"], **{"train.epochs": 3, "train.alignment": al})
+        train_and_evaluate(cfg, tmp_path / al, ds, progress=False)
+        from mlsearch.inference import load_run
+
+        s = load_run(tmp_path / al)
+        t = ds.alignment("product", "de", "en")
+        a = torch.tensor(s.encode("de", t["text_a"].tolist(), "title"))
+        b = torch.tensor(s.encode("en", t["text_b"].tolist(), "title"))
+        out[al] = float(losses.cosine_alignment(a, b))
+    assert out["both"] < 0.5 * out["none"], out
+
+
+def test_nan_loss_is_a_training_error_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    ds = make_dataset(("en",), queries=8)
+    cfg = tiny_config(["en"])
+    real = losses.classification_loss
+    calls = {"n": 0}
+
+    def flaky(logits, labels, reduction="mean"):
+        calls["n"] += 1
+        out = real(logits, labels, reduction)
+        return out * float("nan") if calls["n"] > 3 else out
+
+    monkeypatch.setattr(losses, "classification_loss", flaky)
+    with pytest.raises(TrainingError, match=r"phase classify, epoch 1, step \d"):
+        train_and_evaluate(cfg, tmp_path, ds, progress=False)
+    meta = json.loads((tmp_path / "checkpoints" / "last.json").read_text())
+    assert meta["epoch"] == 0 and not (tmp_path / "metrics.json").exists()
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
+    ds = make_dataset(("en", "de"), queries=12)
+    cfg = tiny_config(["en", "de"], **{"train.epochs": 4, "model.dropout": 0.1})
+    full = train_and_evaluate(cfg, tmp_path / "full", ds, progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_2(epoch):
+        if epoch == 2:
+            raise Killed
+
+    monkeypatch.setattr(train, "_after_epoch", kill_after_2)
+    with pytest.raises(Killed):
+        train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    monkeypatch.setattr(train, "_after_epoch", lambda epoch: None)
+    resumed = train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
+    info = json.loads((tmp_path / "killed" / "run_info.json").read_text())
+    assert info["resumed_from_epoch"] == 2
+    assert (tmp_path / "killed" / "metrics.json").read_bytes() == (tmp_path / "full" / "metrics.json").read_bytes()
+    assert resumed == full
+
+
+def test_zero_shot_and_shared_encoder_config_errors(tmp_path):
+    ds = make_dataset(("en", "de"), queries=8)
+    with pytest.raises(ConfigError, match="zero-shot"):
+        train_and_evaluate(tiny_config(["en"], **{"eval.languages": ["de"]}), tmp_path, ds, progress=False)
+    with pytest.raises(ConfigError, match="shared_vocab"):
+        train_and_evaluate(tiny_config(["en"], **{"model.encoders": "shared"}), tmp_path, ds, progress=False)
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"model.encoders": "shared", "model.shared_vocab": True},
+        {"model.combine": "concat", "model.pooling": "cls", "train.align_loss": "contrastive"},
+        {"train.align_loss": "l2", "train.alignment": "product", "model.shared_vocab": True},
+    ],
+)
+def test_ablations_are_config_switches(tmp_path, over):
+    ds = make_dataset(("en", "de", "ja"), queries=8)
+    m = train_and_evaluate(tiny_config(["en", "de", "ja"], **({"train.epochs": 1} | over)), tmp_path, ds, progress=False)
+    assert set(m["eval"]) == {"en", "de", "ja"}
