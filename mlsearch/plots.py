@@ -46,7 +46,10 @@ def plot_f1_by_size(runs: pd.DataFrame, kind: str = "method") -> plt.Figure | No
     fig, axes = plt.subplots(1, len(langs), figsize=(3.2 * len(langs), 3.2), sharey=True, squeeze=False)
     for ax, lang in zip(axes[0], langs, strict=True):
         g = r[r["eval_language"] == lang].groupby(["model", "n_languages"])["f1"].agg(["mean", "std"]).reset_index()
-        jitter = np.linspace(-0.15, 0.15, num=max(len(g), 1)) if len(g) > 1 else np.zeros(len(g))
+        # Spread the models of one size side by side so their bars do not overlap.
+        rank = g.groupby("n_languages").cumcount().to_numpy()
+        count = g.groupby("n_languages")["model"].transform("size").to_numpy()
+        jitter = np.where(count > 1, (rank / np.maximum(count - 1, 1) - 0.5) * 0.3, 0.0)
         ax.errorbar(g["n_languages"] + jitter, g["mean"], yerr=g["std"].fillna(0), fmt="o", ms=4, alpha=0.6,
                     color="tab:blue", ecolor="tab:gray", capsize=2, label="one model (mean ± std over seeds)")
         by_size = g.groupby("n_languages")["mean"].mean()
@@ -59,8 +62,10 @@ def plot_f1_by_size(runs: pd.DataFrame, kind: str = "method") -> plt.Figure | No
         ax.set_xticks(sorted(g["n_languages"].unique()))
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("F1 (match class, test)")
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    labels = ["monolingual model" if lab.startswith("monolingual") else lab for lab in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

@@ -36,7 +36,7 @@ def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
     for root in sorted(p for p in results_dir.glob("*/*") if p.is_dir() and (p / "runs").is_dir()):
         infos = [read_json(p) for p in sorted((root / "runs").rglob("run_info.json"))]
         complete = len(list((root / "runs").rglob("metrics.json")))
-        devices = sorted({str(i["device"]) for i in infos if i.get("device")})
+        devices = sorted({str(i.get("cuda") or i["device"]) for i in infos if i.get("device")})
         dates = sorted(str(i["date"]) for i in infos if i.get("date"))
         rec: dict[str, Any] = {
             "source": root.parent.name,
