@@ -32,6 +32,11 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
 
 def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, list[Path]]:
     files: list[Path] = []
+    if args.profile == "auto":
+        import torch
+
+        args.profile = "full" if torch.cuda.is_available() else "quick"
+        print(f"profile auto → {args.profile} ({'CUDA GPU found' if args.profile == 'full' else 'no CUDA GPU'})")
     if args.profile:
         files += profile_files(args.profile)
     files += [Path(p) for p in args.params or []]

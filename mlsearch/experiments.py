@@ -1,0 +1,299 @@
+"""The language grid: every language set trained for every seed, one papermill notebook per set.
+
+``run_grid`` is what ``python -m mlsearch grid`` (and ``make reproduce``) runs:
+
+1. build the dataset once (``load_dataset`` caches it) and write its card to ``<root>/data``;
+2. execute ``notebooks/02_train.ipynb`` for every language set (largest first, ``jobs`` at a time),
+   skipping sets whose every seed already has ``metrics.json`` — so an interrupted grid resumes;
+3. execute ``notebooks/03_compare.ipynb`` (tables and figures) and render ``report.html`` from it;
+4. write ``timing.json`` and refresh the provenance section of ``results/README.md``.
+
+``<root>`` is ``<results_dir>/<source>/<profile>``: profiles and sources never share a folder.
+One notebook per language set (not per run) keeps papermill's per-notebook cost (a kernel start,
+imports, loading the cached dataset) to one per set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from datetime import datetime, timezone
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from mlsearch.config import RunConfig, load_config, profile_files
+from mlsearch.errors import ConfigError, MlsearchError
+from mlsearch.io import read_json, write_json
+from mlsearch.paths import model_name, results_root, run_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+TRAIN_NOTEBOOK = NOTEBOOKS / "02_train.ipynb"
+COMPARE_NOTEBOOK = NOTEBOOKS / "03_compare.ipynb"
+#: Papermill settings for every grid notebook: no per-cell progress bars or log echo (they would
+#: interleave across parallel cells); the grid's own bar reports progress.
+PAPERMILL_KWARGS: dict[str, Any] = {"kernel_name": "python3", "progress_bar": False, "log_output": False}
+
+
+def language_sets(languages: list[str], max_languages: int) -> list[list[str]]:
+    """All non-empty subsets of ``languages`` with at most ``max_languages`` members.
+
+    Smallest first, each subset in the order of ``languages``: 31 sets for five languages, 63 for six.
+    """
+    if max_languages < 1:
+        raise ConfigError(f"max_languages must be at least 1, got {max_languages}", "grid.max_languages", "set 1 or more")
+    top = min(max_languages, len(languages))
+    return [list(c) for k in range(1, top + 1) for c in combinations(languages, k)]
+
+
+@dataclasses.dataclass
+class Cell:
+    """One grid cell: a language set, all its seeds, and where its executed notebook goes."""
+
+    languages: list[str]
+    seeds: list[int]
+    run_dirs: list[Path]
+    notebook: Path
+
+    @property
+    def name(self) -> str:
+        return model_name(self.languages)
+
+    def pending_seeds(self) -> list[int]:
+        """Seeds whose run folder has no ``metrics.json`` (written last, so its presence = run complete)."""
+        return [s for s, d in zip(self.seeds, self.run_dirs, strict=True) if not (d / "metrics.json").is_file()]
+
+    def complete(self) -> bool:
+        return not self.pending_seeds()
+
+
+def grid_cells(cfg: RunConfig) -> list[Cell]:
+    """The grid's cells for ``cfg`` (its kind, seeds and language pool), largest language set first.
+
+    Largest first: the longest jobs start early, so parallel workers finish close together.
+    """
+    cells = []
+    for langs in language_sets(cfg.grid.languages, cfg.grid.max_languages):
+        dirs = [run_dir(dataclasses.replace(cfg, languages=langs, seed=s)) for s in cfg.grid.seeds]
+        cells.append(Cell(langs, list(cfg.grid.seeds), dirs, dirs[0].parent / "02_train.ipynb"))
+    return sorted(cells, key=lambda c: -len(c.languages))
+
+
+def notebook_params(cfg: RunConfig, files: list[Path], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that make a notebook rebuild exactly ``cfg``.
+
+    Notebooks load ``profile_files(profile) + extra_params`` with ``overrides``; the grid's files are
+    split into a profile and extra files accordingly, and the result is checked to give ``cfg`` back.
+    """
+    files = [Path(f) for f in files]
+    profile, extra = cfg.profile, files
+    if len(files) >= 2 and files[0].name == "base.yaml":
+        try:
+            if [p.resolve() for p in profile_files(files[1].stem)] == [p.resolve() for p in files[:2]]:
+                profile, extra = files[1].stem, files[2:]
+        except ConfigError:
+            pass
+    overrides = {k: v for k, v in overrides.items() if k != "results_dir"}
+    params = {
+        "profile": profile,
+        "results_dir": cfg.results_dir,
+        "extra_params": [str(f) for f in extra],
+        "overrides": overrides,
+    }
+    rebuilt = load_config(profile_files(profile) + extra, {**overrides, "results_dir": cfg.results_dir})
+    if rebuilt.to_dict() != cfg.to_dict():
+        raise ConfigError(
+            "the grid's params files cannot be passed to its notebooks",
+            " ".join(str(f) for f in files),
+            "name the profile with --profile and add other files with --params",
+        )
+    return params
+
+
+def _device_summary() -> tuple[str, int]:
+    """``("CUDA", n_gpus)`` or ``("CPU", 0)``; imports torch only here."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "CUDA", torch.cuda.device_count()
+    return "CPU", 0
+
+
+# ----------------------------------------------------------------------------- workers
+_GPU: dict[str, Any] = {}
+
+
+def _init_worker(counter: Any, gpus: int) -> None:
+    """Pin each worker process to one GPU (round robin): its notebook kernels inherit the variable."""
+    if gpus > 1:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+
+
+def execute_notebook(source: Path, target: Path, params: dict[str, Any], cwd: str | None = None) -> float:
+    """Execute ``source`` with papermill into ``target`` (kept on failure); returns wall seconds."""
+    import papermill as pm
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    pm.execute_notebook(str(source), str(target), parameters=params, cwd=cwd or os.getcwd(), **PAPERMILL_KWARGS)
+    return time.perf_counter() - start
+
+
+def _run_cell(name: str, source: str, notebook: str, params: dict[str, Any], cwd: str) -> dict[str, Any]:
+    """Worker entry: never raises, so one failing cell cannot stop the others."""
+    start = time.perf_counter()
+    try:
+        execute_notebook(Path(source), Path(notebook), params, cwd)
+        return {"name": name, "ok": True, "seconds": time.perf_counter() - start, "notebook": notebook}
+    except Exception as exc:  # reported per cell at the end of the grid
+        ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
+        first = (str(evalue).strip().splitlines() or [""])[0]
+        return {"name": name, "ok": False, "seconds": time.perf_counter() - start, "notebook": notebook, "error": f"{ename}: {first}"}
+
+
+def _train_seconds(cell: Cell) -> float:
+    """Sum of the training wall time the runs of a cell recorded (0 where unknown)."""
+    total = 0.0
+    for d in cell.run_dirs:
+        info = d / "run_info.json"
+        if info.is_file():
+            total += float(read_json(info).get("train_seconds", 0.0))
+    return total
+
+
+def _grid_command() -> str:
+    argv = sys.argv[1:] if Path(sys.argv[0]).name in ("__main__.py", "mlsearch") else sys.argv
+    return "python -m mlsearch " + " ".join(shlex.quote(a) for a in argv)
+
+
+# ----------------------------------------------------------------------------- the grid
+def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs: int | None) -> Path:
+    """Run the whole grid for ``cfg``'s profile and source; returns the results root.
+
+    Raises MlsearchError naming the failed cells (and their executed notebooks) if any failed.
+    """
+    from tqdm.auto import tqdm
+
+    from mlsearch.data.card import write_card
+    from mlsearch.data.load import load_dataset
+
+    wall_start = time.perf_counter()
+    root = results_root(cfg)
+    params = notebook_params(cfg, files, overrides)
+    device, gpus = _device_summary()
+    jobs = jobs or (gpus if gpus > 1 else cfg.grid.jobs)
+    if jobs < 1:
+        raise ConfigError(f"jobs must be at least 1, got {jobs}", "-j/--jobs or grid.jobs", "use 1 or more")
+    cells = grid_cells(cfg)
+    print(f"profile {cfg.profile} ({device}) — {len(cells)} language sets × {len(cfg.grid.seeds)} seeds → {root}")
+
+    ds = load_dataset(cfg, progress=True)
+    write_card(ds, root / "data")
+    del ds
+
+    todo = []
+    for cell in cells:
+        if cell.complete():
+            print(f"skip {cell.name}: all {len(cell.seeds)} seeds complete")
+        else:
+            todo.append(cell)
+    cwd = os.getcwd()
+    results: list[dict[str, Any]] = []
+    specs = [
+        (c.name, str(TRAIN_NOTEBOOK), str(c.notebook), {**params, "languages": c.languages, "seeds": c.seeds, "kind": cfg.kind}, cwd)
+        for c in todo
+    ]
+    bar = tqdm(total=len(specs), desc=f"grid {cfg.profile}", unit="cell", disable=not specs)
+    if jobs == 1:
+        for spec in specs:
+            bar.set_postfix_str(spec[0])
+            results.append(_run_cell(*spec))
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")  # no CUDA state inherited by forking
+        counter = ctx.Value("i", 0)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(counter, gpus)) as pool:
+            pending: set[Future] = {pool.submit(_run_cell, *spec) for spec in specs}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        results.append(fut.result())
+                        bar.update()
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+    bar.close()
+
+    failed = [r for r in results if not r["ok"]]
+    by_name = {c.name: c for c in todo}
+    per_cell = [
+        {"model": r["name"], "ok": r["ok"], "seconds": round(r["seconds"], 2), "train_seconds": round(_train_seconds(by_name[r["name"]]), 2)}
+        for r in results
+    ]
+    overheads = [c["seconds"] - c["train_seconds"] for c in per_cell if c["ok"] and c["train_seconds"] > 0]
+    compare_seconds = None
+    if not failed:
+        compare_nb = root / "03_compare.ipynb"
+        compare_seconds = execute_notebook(COMPARE_NOTEBOOK, compare_nb, params, cwd)
+        from mlsearch.report import render_report_html
+
+        render_report_html(compare_nb, root / "report.html")
+    timing = {
+        "command": _grid_command(),
+        "profile": cfg.profile,
+        "source": cfg.data.source,
+        "kind": cfg.kind,
+        "seeds": list(cfg.grid.seeds),
+        "cells": len(cells),
+        "cells_run": len(results),
+        "cells_skipped": len(cells) - len(todo),
+        "cells_failed": [r["name"] for r in failed],
+        "jobs": jobs,
+        "device": device,
+        "gpus": gpus,
+        "gpu_name": _gpu_name() if gpus else None,
+        "cpu_count": os.cpu_count(),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "python": platform.python_version(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.perf_counter() - wall_start, 2),
+        "compare_seconds": None if compare_seconds is None else round(compare_seconds, 2),
+        # Cell wall time minus the training time its runs recorded: kernel start, imports, data loading, plots.
+        "notebook_overhead_seconds_median": round(statistics.median(overheads), 2) if overheads else None,
+        "per_cell": per_cell,
+    }
+    write_json(root / "timing.json", timing)
+    from mlsearch.report import update_results_readme
+
+    update_results_readme(Path(cfg.results_dir))
+    print(f"grid {cfg.profile}: {len(results)} cells run, {len(cells) - len(todo)} skipped, {timing['wall_seconds']:.0f} s")
+    if failed:
+        for r in failed:
+            print(f"FAILED {r['name']}: {r['error']}\n  see {r['notebook']}", file=sys.stderr)
+        names = ", ".join(r["name"] for r in failed)
+        raise MlsearchError(
+            f"{len(failed)} of {len(results)} grid cells failed: {names}",
+            failed[0]["notebook"],
+            "read the executed notebook(s) named above; rerunning the grid retries only incomplete cells",
+        )
+    print(f"report: {root / 'report.html'}")
+    return root
+
+
+def _gpu_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None

@@ -1,0 +1,171 @@
+"""Figures of a results root, PNG in ``<root>/figures`` (matplotlib Agg: no display needed).
+
+- ``f1_by_size.png``: F1 against the number of training languages, one panel per evaluation language;
+  one point per model (seed mean, bar = std over seeds) and the mean over models of each size;
+- ``bilingual_gain.png``: relative F1 change of each bilingual model vs the monolingual one
+  (evaluation language × partner language);
+- ``curves.png``: losses per epoch of the largest model (seed 0): classification per language,
+  alignment per phase, and validation F1.
+A figure whose data is missing (e.g. no bilingual runs in a small grid) is skipped, not faked.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mlsearch.config import KNOWN_LANGUAGES  # noqa: E402
+from mlsearch.io import atomic_write  # noqa: E402
+
+
+def save(fig: plt.Figure, path: Path) -> Path:
+    """Write a PNG atomically, without the (version-dependent) software tag, then close the figure."""
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None}))
+    plt.close(fig)
+    return path
+
+
+def _langs(values: pd.Series) -> list[str]:
+    return sorted(set(values), key=KNOWN_LANGUAGES.index)
+
+
+def plot_f1_by_size(runs: pd.DataFrame, kind: str = "method") -> plt.Figure | None:
+    """F1 vs number of training languages, a panel per evaluation language (models that train on it)."""
+    r = runs[runs["kind"] == kind]
+    r = r[[lang in m.split("+") for m, lang in zip(r["model"], r["eval_language"], strict=True)]]
+    if r.empty:
+        return None
+    langs = _langs(r["eval_language"])
+    fig, axes = plt.subplots(1, len(langs), figsize=(3.2 * len(langs), 3.2), sharey=True, squeeze=False)
+    for ax, lang in zip(axes[0], langs, strict=True):
+        g = r[r["eval_language"] == lang].groupby(["model", "n_languages"])["f1"].agg(["mean", "std"]).reset_index()
+        # Spread the models of one size side by side so their bars do not overlap.
+        rank = g.groupby("n_languages").cumcount().to_numpy()
+        count = g.groupby("n_languages")["model"].transform("size").to_numpy()
+        jitter = np.where(count > 1, (rank / np.maximum(count - 1, 1) - 0.5) * 0.3, 0.0)
+        ax.errorbar(g["n_languages"] + jitter, g["mean"], yerr=g["std"].fillna(0), fmt="o", ms=4, alpha=0.6,
+                    color="tab:blue", ecolor="tab:gray", capsize=2, label="one model (mean ± std over seeds)")
+        by_size = g.groupby("n_languages")["mean"].mean()
+        ax.plot(by_size.index, by_size.to_numpy(), "-s", color="tab:red", label="mean over models")
+        mono = g[g["n_languages"] == 1]["mean"]
+        if len(mono):
+            ax.axhline(float(mono.iloc[0]), ls=":", color="black", lw=1, label=f"monolingual {lang}")
+        ax.set_title(f"evaluated on {lang}")
+        ax.set_xlabel("training languages")
+        ax.set_xticks(sorted(g["n_languages"].unique()))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("F1 (match class, test)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    labels = ["monolingual model" if lab.startswith("monolingual") else lab for lab in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def bilingual_gains(summary: pd.DataFrame, kind: str = "method") -> pd.DataFrame:
+    """Matrix of relative change (%) of each bilingual model on language L (row) with partner P (column)."""
+    s = summary[(summary["kind"] == kind) & (summary["n_languages"] == 2)].dropna(subset=["rel_change_pct"])
+    rows = []
+    for model, lang, gain in zip(s["model"], s["eval_language"], s["rel_change_pct"], strict=True):
+        partner = [x for x in model.split("+") if x != lang]
+        if len(partner) == 1:
+            rows.append({"eval_language": lang, "partner": partner[0], "gain": gain})
+    if not rows:
+        return pd.DataFrame()
+    m = pd.DataFrame(rows).pivot(index="eval_language", columns="partner", values="gain")
+    langs = _langs(pd.Series(list(m.index) + list(m.columns)))
+    return m.reindex(index=langs, columns=langs)
+
+
+def plot_bilingual_heatmap(summary: pd.DataFrame, kind: str = "method") -> plt.Figure | None:
+    m = bilingual_gains(summary, kind)
+    if m.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(m.columns), 0.8 + 0.8 * len(m.index)))
+    vals = m.to_numpy(dtype=float)
+    lim = max(1.0, float(np.nanmax(np.abs(vals)))) if np.isfinite(vals).any() else 1.0
+    im = ax.imshow(vals, cmap="RdBu", vmin=-lim, vmax=lim)
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            if not math.isnan(vals[i, j]):
+                ax.text(j, i, f"{vals[i, j]:+.1f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(m.columns)), m.columns)
+    ax.set_yticks(range(len(m.index)), m.index)
+    ax.set_xlabel("partner language")
+    ax.set_ylabel("evaluated on")
+    ax.set_title("bilingual vs monolingual: F1 change (%)")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def curves_run(root: Path, runs: pd.DataFrame, kind: str = "method") -> Path | None:
+    """The run folder whose curves are shown: the largest model of ``kind`` at its lowest seed (0 if run)."""
+    r = runs[runs["kind"] == kind]
+    if r.empty:
+        return None
+    best = r.sort_values(["n_languages", "seed"], ascending=[False, True]).iloc[0]
+    path = root / best["run_dir"] / "curves.csv"
+    return path if path.is_file() else None
+
+
+def plot_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
+    """Classification loss per language, alignment losses per phase (mean over pairs), validation F1."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    c = curves.copy()
+    c["loss"] = pd.to_numeric(c["loss"], errors="coerce")
+    cls = c[c["phase"].isin(["warm", "classify"])]
+    for lang, g in cls.groupby("language", sort=False):
+        e = g.groupby("epoch")["loss"].mean()
+        axes[0].plot(e.index, e.to_numpy(), "-o", ms=3, label=str(lang))
+    axes[0].set_title("classification loss")
+    al = c[c["phase"].str.startswith("align")]
+    for phase, g in al.groupby("phase", sort=False):
+        e = g.groupby("epoch")["loss"].mean()
+        axes[1].plot(e.index, e.to_numpy(), "-o", ms=3, label=phase.replace("align_", "") + " mapping")
+    axes[1].set_title("alignment loss (mean over language pairs)")
+    if "valid_f1" in c.columns:
+        v = c[c["phase"] == "valid"]
+        v = v.assign(valid_f1=pd.to_numeric(v["valid_f1"], errors="coerce")).dropna(subset=["valid_f1"])
+        for lang, g in v.groupby("language", sort=False):
+            e = g.groupby("epoch")["valid_f1"].mean()
+            axes[2].plot(e.index, e.to_numpy(), "-o", ms=3, label=str(lang))
+    axes[2].set_title("validation F1")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def write_figures(root: str | Path, runs: pd.DataFrame | None = None, summary: pd.DataFrame | None = None) -> dict[str, Path]:
+    """Write every figure whose data exists to ``<root>/figures``; returns them by name."""
+    from mlsearch.tables import f1_summary, gather_runs
+
+    root = Path(root)
+    out = root / "figures"
+    runs = gather_runs(root) if runs is None else runs
+    summary = f1_summary(runs) if summary is None else summary
+    written: dict[str, Path] = {}
+    fig = plot_f1_by_size(runs)
+    if fig is not None:
+        written["f1_by_size"] = save(fig, out / "f1_by_size.png")
+    fig = plot_bilingual_heatmap(summary)
+    if fig is not None:
+        written["bilingual_gain"] = save(fig, out / "bilingual_gain.png")
+    path = curves_run(root, runs)
+    if path is not None:
+        rel = path.parent.relative_to(root / "runs")
+        written["curves"] = save(plot_curves(pd.read_csv(path), f"training curves: {rel}"), out / "curves.png")
+    return written

@@ -1,0 +1,87 @@
+"""The report: ``report.html`` (the executed 03_compare notebook without code) and the provenance
+table of ``results/README.md``, rendered from what the runs wrote (``timing.json``, ``run_info.json``)
+so no number in it is typed by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlsearch.io import read_json, write_text
+
+BEGIN = "<!-- provenance:begin (written by mlsearch.report.update_results_readme) -->"
+END = "<!-- provenance:end -->"
+README_HEAD = "# Results\n\nOne folder per `<source>/<profile>`; see the repository README.\n\n"
+
+
+def render_report_html(executed: str | Path, out: str | Path) -> Path:
+    """The executed notebook as HTML without code cells or prompts: text, tables and figures only."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed), as_version=4)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    return write_text(out, body)
+
+
+def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
+    """One record per ``<source>/<profile>`` folder holding runs: how, where and when it was produced.
+
+    From ``timing.json`` when the grid wrote one, else from the runs' ``run_info.json`` (command unknown).
+    """
+    results_dir = Path(results_dir)
+    records = []
+    for root in sorted(p for p in results_dir.glob("*/*") if p.is_dir() and (p / "runs").is_dir()):
+        infos = [read_json(p) for p in sorted((root / "runs").rglob("run_info.json"))]
+        complete = len(list((root / "runs").rglob("metrics.json")))
+        devices = sorted({str(i.get("cuda") or i["device"]) for i in infos if i.get("device")})
+        dates = sorted(str(i["date"]) for i in infos if i.get("date"))
+        rec: dict[str, Any] = {
+            "source": root.parent.name,
+            "profile": root.name,
+            "runs": complete,
+            "command": "",
+            "seeds": "",
+            "machine": ", ".join(devices),
+            "date": dates[-1][:10] if dates else "",
+            "wall_minutes": "",
+        }
+        timing_path = root / "timing.json"
+        if timing_path.is_file():
+            t = read_json(timing_path)
+            gpu = f", {t['gpus']}× {t['gpu_name']}" if t.get("gpu_name") else ""
+            rec.update(
+                command=t.get("command", ""),
+                seeds=",".join(str(s) for s in t.get("seeds", [])),
+                machine=f"{t.get('machine', '')}{gpu}",
+                date=str(t.get("date", ""))[:10],
+                wall_minutes=f"{float(t['wall_seconds']) / 60:.1f}" if "wall_seconds" in t else "",
+            )
+        records.append(rec)
+    return records
+
+
+def render_provenance(results_dir: str | Path) -> str:
+    """The Markdown provenance table of every result set under ``results_dir``."""
+    recs = result_sets(results_dir)
+    if not recs:
+        return "_No result sets yet: run `make reproduce`._\n"
+    cols = ["source", "profile", "runs", "seeds", "command", "machine", "date", "wall_minutes"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in recs:
+        cells = [f"`{r[c]}`" if c == "command" and r[c] else str(r[c]) for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def update_results_readme(results_dir: str | Path) -> Path:
+    """Rewrite the provenance section of ``<results_dir>/README.md`` (created if missing)."""
+    path = Path(results_dir) / "README.md"
+    text = path.read_text(encoding="utf-8") if path.is_file() else README_HEAD + f"{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n## Result sets\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return write_text(path, f"{head}{BEGIN}\n{render_provenance(results_dir)}{END}{tail}")

@@ -1,0 +1,244 @@
+"""Tables of a results root (``<results_dir>/<source>/<profile>``), as CSV and Markdown in ``tables/``.
+
+- ``f1``: every run's evaluation, one row per model × evaluation language × seed;
+- ``f1_summary``: per model and evaluation language, F1 mean ± std over seeds and the relative change
+  against that language's monolingual model, ``100·(F1_model − F1_mono)/F1_mono`` of the seed means,
+  with a paired bootstrap interval over seeds and a paired t-test;
+- ``gain_by_size``: the average relative change by number of training languages, per evaluation language;
+- ``paper``: the paper's published relative gains next to ours (different data: read as a shape, not a match).
+
+Pairing is by seed: seed *k* of a model and seed *k* of the monolingual model share the data, the
+initialisation seed and the evaluation split. With 3 seeds the bootstrap has only 10 distinct resamples
+and the t-test 2 degrees of freedom, so both intervals are rough; they show how much seeds move a
+number, not a significance level to trust.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlsearch.config import KNOWN_LANGUAGES
+from mlsearch.errors import DataError
+from mlsearch.io import read_json, write_text
+
+METRICS = ["f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "f1_ci_high", "n_pairs", "positives"]
+#: The paper's published relative F1 gains (Ahuja et al., WSDM 2020), in %, on its proprietary data.
+PAPER_GAINS = [
+    ("de+fr", "fr", 11.0),
+    ("de+fr", "de", 5.0),
+    ("penta", "fr", 24.0),
+    ("penta", "de", 19.0),
+]
+PENTA = "en+de+fr+it+es"
+BOOTSTRAP_SAMPLES = 2000
+
+
+def gather_runs(root: str | Path) -> pd.DataFrame:
+    """Every complete run under ``<root>/runs`` (a folder with ``metrics.json``), one row per eval language.
+
+    A run whose metrics name another source or profile than the folder is a DataError: results of
+    different profiles must never be mixed into one table.
+    """
+    root = Path(root)
+    rows = []
+    for path in sorted((root / "runs").rglob("metrics.json")):
+        m = read_json(path)
+        for key in ("source", "profile"):
+            if key in m and m[key] != _folder_part(root, key):
+                raise DataError(
+                    f"run of {key} {m[key]!r} inside the results folder of {_folder_part(root, key)!r}",
+                    str(path),
+                    "move the run to its own <results>/<source>/<profile> folder",
+                )
+        info_path = path.parent / "run_info.json"
+        info = read_json(info_path) if info_path.is_file() else {}
+        langs = sorted(m["train_languages"], key=KNOWN_LANGUAGES.index)
+        for lang, ev in m["eval"].items():
+            row = {
+                "source": m.get("source", _folder_part(root, "source")),
+                "profile": m.get("profile", _folder_part(root, "profile")),
+                "kind": m.get("kind", "method"),
+                "model": m.get("model", "+".join(langs)),
+                "n_languages": len(langs),
+                "train_languages": ",".join(langs),
+                "eval_language": lang,
+                "seed": int(m["seed"]),
+                "warm_start_language": m.get("warm_start_language"),
+                "best_epoch": m.get("best_epoch"),
+                "n_parameters": m.get("n_parameters"),
+                "train_seconds": info.get("train_seconds"),
+                "device": info.get("device"),
+                "run_dir": str(path.parent.relative_to(root)),
+            }
+            row.update({k: ev.get(k) for k in METRICS})
+            rows.append(row)
+    cols = ["source", "profile", "kind", "model", "n_languages", "train_languages", "eval_language", "seed"]
+    if not rows:
+        return pd.DataFrame(columns=cols + METRICS)
+    df = pd.DataFrame(rows)
+    order = {lang: i for i, lang in enumerate(KNOWN_LANGUAGES)}
+    df["_lang"] = df["eval_language"].map(order)
+    df = df.sort_values(["kind", "n_languages", "model", "_lang", "seed"], kind="stable").drop(columns="_lang")
+    return df.reset_index(drop=True)
+
+
+def _folder_part(root: Path, key: str) -> str:
+    return root.name if key == "profile" else root.parent.name
+
+
+def relative_change(model_f1: np.ndarray, mono_f1: np.ndarray) -> float:
+    """``100·(mean(model) − mean(mono))/mean(mono)``: relative change of the seed means, in %."""
+    mono = float(np.mean(mono_f1))
+    return math.nan if mono == 0 else 100.0 * (float(np.mean(model_f1)) - mono) / mono
+
+
+def paired_bootstrap(model_f1: np.ndarray, mono_f1: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the relative change, resampling seeds (pairs kept together)."""
+    n = len(model_f1)
+    if n < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(samples, n))
+    mono = mono_f1[idx].mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = 100.0 * (model_f1[idx].mean(axis=1) - mono) / mono
+    rel = rel[np.isfinite(rel)]
+    if not len(rel):
+        return math.nan, math.nan
+    lo, hi = np.percentile(rel, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def paired_t_pvalue(model_f1: np.ndarray, mono_f1: np.ndarray) -> float:
+    """Two-sided paired t-test on per-seed F1 differences (NaN below 2 seeds or with no spread)."""
+    diff = model_f1 - mono_f1
+    if len(diff) < 2 or np.std(diff, ddof=1) == 0:
+        return math.nan
+    from scipy import stats
+
+    return float(stats.ttest_rel(model_f1, mono_f1).pvalue)
+
+
+def f1_summary(runs: pd.DataFrame, reference_kind: str = "method") -> pd.DataFrame:
+    """Per kind, model and evaluation language: F1 over seeds and the change vs the monolingual model.
+
+    The reference of language L is the ``reference_kind`` model trained on L alone. The relative
+    change, its interval and the t-test use the seeds both models have (paired by seed).
+    """
+    cols = [
+        "kind", "model", "n_languages", "eval_language", "n_seeds", "f1_mean", "f1_std",
+        "mono_f1_mean", "rel_change_pct", "rel_ci_low", "rel_ci_high", "p_value", "paired_seeds",
+    ]
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    mono = runs[(runs["kind"] == reference_kind) & (runs["n_languages"] == 1)]
+    mono = {lang: g.set_index("seed")["f1"].astype(float) for lang, g in mono.groupby("eval_language")}
+    rows = []
+    for (kind, model, lang), g in runs.groupby(["kind", "model", "eval_language"], sort=False):
+        f1 = g.set_index("seed")["f1"].astype(float)
+        row = {
+            "kind": kind, "model": model, "n_languages": int(g["n_languages"].iloc[0]), "eval_language": lang,
+            "n_seeds": len(f1), "f1_mean": f1.mean(), "f1_std": f1.std(ddof=1) if len(f1) > 1 else math.nan,
+        }
+        ref = mono.get(lang)
+        seeds = sorted(set(f1.index) & set(ref.index)) if ref is not None else []
+        if seeds:
+            a, b = f1.loc[seeds].to_numpy(), ref.loc[seeds].to_numpy()
+            lo, hi = paired_bootstrap(a, b)
+            row.update(
+                mono_f1_mean=b.mean(), rel_change_pct=relative_change(a, b), rel_ci_low=lo, rel_ci_high=hi,
+                p_value=paired_t_pvalue(a, b), paired_seeds=len(seeds),
+            )
+        else:
+            row.update(mono_f1_mean=math.nan, rel_change_pct=math.nan, rel_ci_low=math.nan, rel_ci_high=math.nan, p_value=math.nan, paired_seeds=0)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def gain_by_size(summary: pd.DataFrame, kind: str = "method") -> pd.DataFrame:
+    """Mean relative change (%) over the models of each size that train on the evaluation language.
+
+    Rows: evaluation languages; columns: number of training languages (1 is 0 by construction);
+    ``all`` averages the evaluation languages.
+    """
+    s = summary[(summary["kind"] == kind)].dropna(subset=["rel_change_pct"])
+    s = s[[lang in model.split("+") for model, lang in zip(s["model"], s["eval_language"], strict=True)]]
+    if s.empty:
+        return pd.DataFrame()
+    table = s.pivot_table(index="eval_language", columns="n_languages", values="rel_change_pct", aggfunc="mean")
+    table = table.reindex([lang for lang in KNOWN_LANGUAGES if lang in table.index])
+    table.loc["all"] = s.groupby("n_languages")["rel_change_pct"].mean()
+    table.columns = [int(c) for c in table.columns]
+    table.columns.name = "n_languages"
+    return table
+
+
+def paper_comparison(summary: pd.DataFrame, data_label: str, kind: str = "method") -> pd.DataFrame:
+    """The paper's relative gains next to ours: fr+de vs fr and de; pentalingual vs every monolingual model."""
+    s = summary[summary["kind"] == kind].set_index(["model", "eval_language"])
+    wanted = [("de+fr", "fr"), ("de+fr", "de")] + [(PENTA, lang) for lang in ("fr", "de", "en", "it", "es")]
+    paper = {("de+fr" if m == "de+fr" else PENTA, lang): gain for m, lang, gain in PAPER_GAINS}
+    rows = []
+    for model, lang in wanted:
+        ours = s.loc[(model, lang)] if (model, lang) in s.index else None
+        rows.append({
+            "comparison": f"{'bilingual fr+de' if model == 'de+fr' else 'pentalingual'} vs monolingual {lang}",
+            "paper_rel_change_pct": paper.get((model, lang), math.nan),
+            "paper_data": "proprietary (paper)" if (model, lang) in paper else "not reported",
+            "ours_rel_change_pct": math.nan if ours is None else ours["rel_change_pct"],
+            "ours_ci_low": math.nan if ours is None else ours["rel_ci_low"],
+            "ours_ci_high": math.nan if ours is None else ours["rel_ci_high"],
+            "ours_seeds": 0 if ours is None else int(ours["paired_seeds"]),
+            "ours_data": data_label,
+        })
+    return pd.DataFrame(rows)
+
+
+def to_markdown(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
+    """A GitHub Markdown table (no extra dependency); NaN shows as an empty cell."""
+    if index:
+        df = df.reset_index()
+    def fmt(v: object) -> str:
+        if isinstance(v, float | np.floating):
+            return "" if math.isnan(v) else f"{v:.{digits}f}"
+        return "" if v is None else str(v)
+    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def _write(df: pd.DataFrame, out: Path, name: str, title: str, note: str = "", index: bool = False, digits: int = 3) -> list[Path]:
+    csv = write_text(out / f"{name}.csv", df.to_csv(index=index, float_format="%.6g"))
+    md_text = f"# {title}\n\n{note + chr(10) + chr(10) if note else ''}{to_markdown(df, digits, index)}"
+    return [csv, write_text(out / f"{name}.md", md_text)]
+
+
+def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
+    """Gather the runs of ``root`` and write every table to ``<root>/tables``; returns them by name."""
+    root = Path(root)
+    out = root / "tables"
+    runs = gather_runs(root)
+    summary = f1_summary(runs)
+    by_size = gain_by_size(summary)
+    paper = paper_comparison(summary, f"{root.parent.name}/{root.name} (ours)")
+    f1_cols = [c for c in ["model", "kind", "n_languages", "train_languages", "eval_language", "seed", "f1", "precision",
+                           "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "f1_ci_high", "n_pairs",
+                           "positives", "best_epoch", "warm_start_language", "train_seconds"] if c in runs.columns]
+    _write(runs[f1_cols], out, "f1", "F1 of every run", "One row per model × evaluation language × seed (test split).")
+    _write(summary, out, "f1_summary", "F1 per model and evaluation language",
+           "Mean ± std over seeds; `rel_change_pct` = 100·(F1 − F1_mono)/F1_mono of the seed means, vs the "
+           "monolingual model of the evaluation language; interval: paired bootstrap over seeds (95%); "
+           "`p_value`: paired t-test. With 3 seeds both are rough (10 distinct resamples, 2 degrees of freedom).")
+    _write(by_size, out, "gain_by_size", "Average relative F1 change (%) by number of training languages",
+           "Mean over the models of each size that train on the evaluation language; `all` averages the languages.",
+           index=True, digits=1)
+    _write(paper, out, "paper", "The paper's relative gains next to ours",
+           "Different data: the paper's numbers come from proprietary e-commerce data, ours from "
+           f"`{root.parent.name}` with the `{root.name}` profile. Compare the direction and ordering, not the values.",
+           digits=1)
+    return {"f1": runs, "f1_summary": summary, "gain_by_size": by_size, "paper": paper}

@@ -1,0 +1,139 @@
+"""Tables and figures from fake run folders, checked against hand-computed values."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlsearch.errors import DataError
+from mlsearch.plots import bilingual_gains, write_figures
+from mlsearch.tables import f1_summary, gather_runs, paired_t_pvalue, to_markdown, write_tables
+
+# Per-seed test F1 of each fake run: {model: {eval_language: [seed0, seed1]}}.
+F1 = {
+    "de": {"de": [0.50, 0.60]},
+    "fr": {"fr": [0.40, 0.40]},
+    "de+fr": {"de": [0.55, 0.66], "fr": [0.50, 0.46]},
+}
+
+
+def write_run(root: Path, model: str, seed: int, f1: dict[str, float], profile: str = "tiny", kind: str = "method") -> Path:
+    """A run folder with the files train_and_evaluate writes (metrics.json last)."""
+    langs = model.split("+")
+    d = root / "runs" / (kind if kind != "method" else "") / model / f"seed{seed}"
+    d.mkdir(parents=True)
+    (d / "run_info.json").write_text(json.dumps({"train_seconds": 1.5, "device": "cpu", "date": "2025-01-02T03:04:05"}))
+    (d / "curves.csv").write_text(
+        "epoch,phase,language,loss,valid_f1\n"
+        + "".join(
+            f"{e},classify,{lang},{1.0 / (e + 1)},\n{e},valid,{lang},,{0.5 + e / 10}\n" for e in range(3) for lang in langs
+        )
+        + "".join(f"{e},align_product,de-fr,{0.3 / (e + 1)},\n{e},align_query,de-fr,{0.2 / (e + 1)},\n" for e in range(3))
+    )
+    ev = {
+        lang: {"f1": v, "precision": v + 0.1, "recall": v - 0.1, "accuracy": 0.8, "roc_auc": 0.7, "pr_auc": 0.6,
+               "threshold": 0.5, "f1_ci_low": v - 0.05, "f1_ci_high": v + 0.05, "n_pairs": 100, "positives": 30}
+        for lang, v in f1.items()
+    }
+    metrics = {
+        "train_languages": langs, "eval_languages": list(f1), "seed": seed, "kind": kind, "profile": profile,
+        "source": "benchmark", "model": model, "warm_start_language": langs[0], "best_epoch": 2,
+        "n_parameters": 1234, "eval": ev, "valid": {lang: {"f1": 0.5, "threshold": 0.5} for lang in f1},
+    }
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    return d
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "benchmark" / "tiny"
+    for model, per_lang in F1.items():
+        for seed in (0, 1):
+            write_run(r, model, seed, {lang: vals[seed] for lang, vals in per_lang.items()})
+    return r
+
+
+def test_gather_runs_one_row_per_model_language_seed(root: Path) -> None:
+    runs = gather_runs(root)
+    assert len(runs) == 8
+    row = runs[(runs["model"] == "de+fr") & (runs["eval_language"] == "fr") & (runs["seed"] == 1)].iloc[0]
+    assert row["f1"] == 0.46 and row["n_languages"] == 2 and row["train_languages"] == "de,fr"
+    assert row["kind"] == "method" and row["train_seconds"] == 1.5
+    assert {"precision", "recall", "roc_auc", "pr_auc"} <= set(runs.columns)
+
+
+def test_relative_gain_matches_hand_computation(root: Path) -> None:
+    s = f1_summary(gather_runs(root)).set_index(["model", "eval_language"])
+    # de: bilingual mean (0.55+0.66)/2 = 0.605, mono 0.55 → +10 %; fr: 0.48 vs 0.40 → +20 %.
+    assert s.loc[("de+fr", "de"), "rel_change_pct"] == pytest.approx(10.0)
+    assert s.loc[("de+fr", "fr"), "rel_change_pct"] == pytest.approx(20.0)
+    assert s.loc[("de", "de"), "rel_change_pct"] == pytest.approx(0.0)
+    assert s.loc[("de+fr", "de"), "f1_std"] == pytest.approx(math.sqrt(2 * 0.055**2))
+    # fr: mono is 0.40 in every resample, model means ∈ {0.50, 0.48, 0.46} → gains ∈ {25, 20, 15} %.
+    assert s.loc[("de+fr", "fr"), "rel_ci_low"] == pytest.approx(15.0)
+    assert s.loc[("de+fr", "fr"), "rel_ci_high"] == pytest.approx(25.0)
+    # de: differences 0.05, 0.06 → t = 0.055 / (0.00707/√2) = 11, df 1 → p = 1 − (2/π)·atan(11).
+    assert s.loc[("de+fr", "de"), "p_value"] == pytest.approx(1 - 2 / math.pi * math.atan(11), rel=1e-6)
+
+
+def test_t_test_needs_two_seeds_with_spread() -> None:
+    import numpy as np
+
+    assert math.isnan(paired_t_pvalue(np.array([0.5]), np.array([0.4])))
+    assert math.isnan(paired_t_pvalue(np.array([0.5, 0.6]), np.array([0.4, 0.5])))
+
+
+def test_gain_by_size_and_paper_table(root: Path) -> None:
+    tables = write_tables(root)
+    g = tables["gain_by_size"]
+    assert g.loc["de", 2] == pytest.approx(10.0) and g.loc["fr", 2] == pytest.approx(20.0)
+    assert g.loc["all", 2] == pytest.approx(15.0) and g.loc["all", 1] == pytest.approx(0.0)
+    p = tables["paper"].set_index("comparison")
+    assert p.loc["bilingual fr+de vs monolingual fr", "paper_rel_change_pct"] == 11.0
+    assert p.loc["bilingual fr+de vs monolingual fr", "ours_rel_change_pct"] == pytest.approx(20.0)
+    assert p.loc["bilingual fr+de vs monolingual de", "paper_rel_change_pct"] == 5.0
+    assert p.loc["pentalingual vs monolingual de", "paper_rel_change_pct"] == 19.0
+    assert math.isnan(p.loc["pentalingual vs monolingual de", "ours_rel_change_pct"])  # no pentalingual run
+    for name in ("f1", "f1_summary", "gain_by_size", "paper"):
+        assert (root / "tables" / f"{name}.csv").is_file() and (root / "tables" / f"{name}.md").is_file()
+    f1 = pd.read_csv(root / "tables" / "f1.csv")
+    assert list(f1.columns[:6]) == ["model", "kind", "n_languages", "train_languages", "eval_language", "seed"]
+    assert len(f1) == 8
+    assert "| de+fr |" in (root / "tables" / "f1_summary.md").read_text()
+
+
+def test_baseline_compares_against_the_method_monolingual(root: Path) -> None:
+    for seed, v in ((0, 0.44), (1, 0.44)):
+        write_run(root, "fr", seed, {"fr": v}, kind="tfidf")
+    s = f1_summary(gather_runs(root)).set_index(["kind", "model", "eval_language"])
+    assert s.loc[("tfidf", "fr", "fr"), "rel_change_pct"] == pytest.approx(10.0)
+
+
+def test_runs_of_another_profile_are_refused(root: Path) -> None:
+    write_run(root, "en", 0, {"en": 0.5}, profile="full")
+    with pytest.raises(DataError, match="profile 'full'"):
+        gather_runs(root)
+
+
+def test_empty_root_gives_empty_tables(tmp_path: Path) -> None:
+    tables = write_tables(tmp_path / "benchmark" / "tiny")
+    assert tables["f1"].empty and tables["gain_by_size"].empty
+    assert write_figures(tmp_path / "benchmark" / "tiny") == {}
+
+
+def test_markdown_renders_nan_as_blank() -> None:
+    md = to_markdown(pd.DataFrame({"a": ["x"], "b": [float("nan")], "c": [0.12345]}))
+    assert md.splitlines() == ["| a | b | c |", "|---|---|---|", "| x |  | 0.123 |"]
+
+
+def test_figures_are_written(root: Path) -> None:
+    figs = write_figures(root)
+    assert set(figs) == {"f1_by_size", "bilingual_gain", "curves"}
+    for path in figs.values():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    m = bilingual_gains(f1_summary(gather_runs(root)))
+    assert m.loc["fr", "de"] == pytest.approx(20.0) and m.loc["de", "fr"] == pytest.approx(10.0)
