@@ -38,6 +38,7 @@ class Dataset:
     pairs: pd.DataFrame
     product_alignment: pd.DataFrame = field(default_factory=empty_alignment)
     query_alignment: pd.DataFrame = field(default_factory=empty_alignment)
+    #: Source-specific extras (e.g. ``cross_listed_products``, ``design``); cards read what is there.
     meta: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ access
@@ -79,6 +80,7 @@ class Dataset:
             pairs=self.pairs[self.pairs["lang"].isin(keep)].reset_index(drop=True),
             product_alignment=align(self.product_alignment),
             query_alignment=align(self.query_alignment),
+            meta=dict(self.meta),
         )
 
     # ------------------------------------------------------------------ checks
