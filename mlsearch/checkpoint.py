@@ -83,7 +83,8 @@ def save(
     tensors |= {f"best.{k}": v for k, v in best.items()}
     tensors |= opt_tensors
     tensors |= {f"rng.{k}": v for k, v in rng.items()}
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    # Cloned: tied weights (model.tie_embeddings) share storage, which safetensors refuses to save.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     path = ckpt_dir / "last.safetensors"
     atomic_write(path, lambda p: save_file(tensors, str(p)))
     sidecar = dict(meta, config_hash=config_hash(cfg), param_groups=groups, sha256=_sha256(path))

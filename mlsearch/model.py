@@ -8,6 +8,8 @@ An encoder is a BERT-style transformer (``transformers.BertModel``, SDPA attenti
 scratch unless ``model.pretrained`` names a local folder), pooled over non-padding tokens (mean, or
 the [CLS] position) and linearly projected to ``proj_dim``: the shared space that alignment pulls
 languages together in. ``model.encoders: shared`` keys every language to one pair of encoders.
+``model.tie_embeddings`` lets the query and title encoders of a language share their token table
+(their transformer layers stay separate).
 """
 
 from __future__ import annotations
@@ -93,6 +95,11 @@ class MatchModel(nn.Module):
         self.query = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.query_len) for k, v in sorted(vocab_sizes.items())})
         self.title = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.title_len) for k, v in sorted(vocab_sizes.items())})
         self.classifier = Classifier(cfg)
+        if cfg.tie_embeddings:
+            # Same tokenizer on both sides of a language: one token table lets a word in the query
+            # and the same word in a title start from the same vector (see ModelConfig).
+            for k in self.query:
+                self.title[k].bert.embeddings.word_embeddings = self.query[k].bert.embeddings.word_embeddings
 
     def key(self, lang: str) -> str:
         return SHARED if self.cfg.encoders == "shared" else lang
