@@ -41,7 +41,7 @@ from mlsearch.io import atomic_write, write_json
 from mlsearch.model import SHARED, MatchModel, n_parameters
 from mlsearch.paths import model_name
 from mlsearch.paths import run_dir as default_run_dir
-from mlsearch.text import encode, load_tokenizer, save_tokenizer, train_tokenizer
+from mlsearch.text import PAD_ID, encode, load_tokenizer, save_tokenizer, train_tokenizer
 
 PHASE_SALT = {"warm": 1, "classify": 2, "align": 3}
 
@@ -54,6 +54,8 @@ class Split:
     title: torch.Tensor
     label: torch.Tensor
     frame: pd.DataFrame  # query_id, product_id, label
+    query_len: np.ndarray  # tokens per row, on the host: batches are cut to their longest row
+    title_len: np.ndarray
 
     def __len__(self) -> int:
         return len(self.label)
@@ -101,11 +103,15 @@ def tensorize(cfg: RunConfig, ds: Dataset, toks: dict[str, Tokenizer], langs: li
         tok = toks[tokenizer_key(cfg, lang)]
         for name in ("train", "valid", "test"):
             df = ds.split(lang, name)
+            query = encode(tok, df["query"].astype(str).tolist(), m.query_len)
+            title = encode(tok, df["title"].astype(str).tolist(), m.title_len)
             splits[lang, name] = Split(
-                query=encode(tok, df["query"].astype(str).tolist(), m.query_len).to(device),
-                title=encode(tok, df["title"].astype(str).tolist(), m.title_len).to(device),
+                query=query.to(device),
+                title=title.to(device),
                 label=torch.tensor(df["label"].to_numpy(), dtype=torch.float32, device=device),
                 frame=df[["query_id", "product_id", "label"]].reset_index(drop=True),
+                query_len=row_lengths(query),
+                title_len=row_lengths(title),
             )
     kinds = {"both": ["product", "query"], "product": ["product"], "query": ["query"], "none": []}[cfg.train.alignment]
     align: dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -119,11 +125,23 @@ def tensorize(cfg: RunConfig, ds: Dataset, toks: dict[str, Tokenizer], langs: li
             max_len = m.title_len if kind == "product" else m.query_len
             ids_a = encode(toks[tokenizer_key(cfg, a)], t["text_a"].astype(str).tolist(), max_len)
             ids_b = encode(toks[tokenizer_key(cfg, b)], t["text_b"].astype(str).tolist(), max_len)
-            align[kind, a, b] = (ids_a.to(device), ids_b.to(device))
+            align[kind, a, b] = (ids_a.to(device), ids_b.to(device), row_lengths(ids_a), row_lengths(ids_b))
     return splits, align
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def row_lengths(ids: torch.Tensor) -> np.ndarray:
+    """Non-padding tokens per row (host array), so a batch can be cut without a device sync."""
+    return (ids != PAD_ID).sum(1).numpy()
+
+
+def take(ids: torch.Tensor, lengths: np.ndarray, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` of ``ids``, cut to the longest of them: padding beyond it is masked anyway, so
+    the model computes the same function on fewer positions (titles are padded to ``title_len``)."""
+    width = max(int(lengths[idx.numpy()].max()), 1) if len(idx) else 1
+    return ids[idx.to(ids.device, non_blocking=True), :width]
 
 
 def _generator(seed: int, epoch: int, phase: str) -> torch.Generator:
@@ -187,7 +205,8 @@ class Trainer:
         self.opt.step()
 
     def _shard(self, idx: torch.Tensor) -> torch.Tensor:
-        return idx[self.rank :: self.world].to(self.device, non_blocking=True)
+        """This rank's rows of a batch (host indices; ``take`` moves them to the device)."""
+        return idx[self.rank :: self.world]
 
     def classify(self, epoch: int, langs: list[str], phase: str, bar) -> list[dict[str, Any]]:
         """One pass over the training pairs of ``langs``, batches of all languages interleaved."""
@@ -205,8 +224,9 @@ class Trainer:
             loss = None
             if len(local):
                 with self.amp:
-                    logits = self.model(lang, s.query[local], s.title[local])
-                loss = losses.classification_loss(logits, s.label[local], reduction="sum") / len(idx)
+                    logits = self.model(lang, take(s.query, s.query_len, local), take(s.title, s.title_len, local))
+                labels = s.label[local.to(self.device, non_blocking=True)]
+                loss = losses.classification_loss(logits, labels, reduction="sum") / len(idx)
                 sums[lang] += loss.detach()
                 bad = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
             self._step(loss, [self.model.query[key], self.model.title[key], self.model.classifier])
@@ -221,7 +241,7 @@ class Trainer:
         g = _generator(self.cfg.seed, epoch, "align")
         rows = []
         self.model.train()
-        for (kind, a, b), (ids_a, ids_b) in self.align.items():
+        for (kind, a, b), (ids_a, ids_b, len_a, len_b) in self.align.items():
             side = "title" if kind == "product" else "query"
             encoders = self.model.title if side == "title" else self.model.query
             modules = list({id(m): m for m in (encoders[self.model.key(a)], encoders[self.model.key(b)])}.values())
@@ -231,14 +251,14 @@ class Trainer:
             for step, idx in enumerate(batches):
                 if cfg.align_loss == "contrastive":
                     # in-batch negatives need the whole batch: every rank computes it, scaled by 1/world
-                    local, scale = idx.to(self.device), 1.0 / self.world
+                    local, scale = idx, 1.0 / self.world
                 else:
                     local, scale = self._shard(idx), 1.0
                 loss = None
                 if len(local):
                     with self.amp:
-                        va = self.model.encode(a, side, ids_a[local])
-                        vb = self.model.encode(b, side, ids_b[local])
+                        va = self.model.encode(a, side, take(ids_a, len_a, local))
+                        vb = self.model.encode(b, side, take(ids_b, len_b, local))
                     if cfg.align_loss == "contrastive":
                         raw = losses.contrastive_alignment(va, vb, cfg.temperature)
                     else:
@@ -280,8 +300,9 @@ class Trainer:
         s = self.splits[lang, split]
         out = []
         for i in range(0, len(s), batch_size):
+            rows = torch.arange(i, min(i + batch_size, len(s)))
             with self.amp:
-                logits = self.model(lang, s.query[i : i + batch_size], s.title[i : i + batch_size])
+                logits = self.model(lang, take(s.query, s.query_len, rows), take(s.title, s.title_len, rows))
             out.append(torch.sigmoid(logits.float()))
         return torch.cat(out).cpu().numpy().astype(np.float64) if out else np.zeros(0)
 
@@ -414,7 +435,7 @@ def train_and_evaluate(
             dist.barrier()
         _after_epoch(epoch)
 
-    n_align = sum(math.ceil(len(a) / cfg.train.align_batch_size) for a, _ in align.values())
+    n_align = sum(math.ceil(len(a) / cfg.train.align_batch_size) for a, *_ in align.values())
     n_cls = sum(math.ceil(len(splits[lang, "train"]) / cfg.train.batch_size) for lang in train_langs)
     first = state["epoch"] + 1
     with tqdm(total=0, disable=not trainer.progress, desc="train", leave=False) as bar:
