@@ -1,6 +1,7 @@
 """Training-throughput benchmark of OUR model: ``python -m mlsearch bench``.
 
-On a GPU machine, the one command to run (about 2–4 minutes on an H200, table printed last)::
+On a GPU machine, the one command to run (table printed last; rows not started within ``--budget``,
+150 s by default, are skipped; compiled rows run last)::
 
     python -m mlsearch bench --configs small,base
 
@@ -425,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="timed steps per row (default 30 on CUDA, 10 on CPU; 5 with --quick)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
     p.add_argument("--quick", action="store_true", help="short run: 5 timed steps, no compiled modes unless --modes names them")
-    p.add_argument("--budget", type=float, default=240.0, help="seconds; rows not started by then are skipped (default 240)")
+    p.add_argument("--budget", type=float, default=150.0, help="seconds; rows not started by then are skipped (default 150)")
     p.add_argument("--out", default="results/perf", help="folder for <card>.json and <card>.md (default results/perf)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cuda, cpu")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")

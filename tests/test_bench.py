@@ -104,6 +104,14 @@ def test_main_on_cpu_writes_json_and_markdown(tmp_path, capsys):
     assert out.rstrip().splitlines()[-1].startswith("Note:") and "| tiny |" in out  # the table comes last
 
 
+def test_rows_past_the_budget_are_skipped_and_recorded(tmp_path):
+    assert bench.main(["--configs", "tiny", "--modes", "fp32,bf16", "--budget", "0", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "cpu.json").read_text())
+    assert [r["error"][:8] for r in result["rows"]] == ["skipped:", "skipped:"]
+    assert result["pairs_per_s"] is None and result["config"] is None
+    assert "skipped: past the 0 s budget" in (tmp_path / "cpu.md").read_text()
+
+
 def test_cli_forwards_options_and_reports_errors_in_one_line(tmp_path, capsys):
     assert cli_main(["bench", "--modes", "nope", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
