@@ -114,7 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        # argparse's REMAINDER drops options that come first (bench --configs …): pass them on untouched
+        args = argparse.Namespace(func=cmd_bench, rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except MlsearchError as exc:
