@@ -8,6 +8,9 @@ language. Pictures of t-SNE are easy to over-read, so this module also measures 
   cross-listed product's title, or a query mapped through a purchased product), is its counterpart
   in language b its nearest neighbour (cosine) among all candidate texts of b? Top-1 accuracy and MRR
   with their chance levels. Separate monolingual models have no reason to agree (≈ chance).
+- **mapped cosine**: the mean cosine of mapped texts next to that of unmapped pairs. A cosine
+  alignment loss can also be met by squeezing every encoding into one narrow cone: then both are
+  close to 1 and retrieval stays at chance although the alignment loss is small.
 - **language separability** (:func:`language_separability`): cross-validated balanced accuracy of a
   logistic regression that predicts the language from the embedding (1.0: languages live apart).
 - **cross-lingual topic agreement** (:func:`topic_agreement`): is the nearest text of *another*
@@ -126,14 +129,17 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def retrieval_accuracy(emb_a: np.ndarray, emb_b: np.ndarray) -> dict[str, float]:
     """Row i of ``emb_a`` should retrieve row i of ``emb_b`` (cosine) among all rows of ``emb_b``.
 
-    Returns ``n, top1, mrr, chance_top1, chance_mrr``. Ties count against the correct row (rank =
-    1 + number of candidates at least as similar), so constant embeddings score 0, not 1.
+    Returns ``n, top1, mrr, chance_top1, chance_mrr`` and ``cos_mapped, cos_random``: the mean cosine
+    of mapped rows and of all other (a, b) rows. Close values mean mapped texts are no closer than any
+    two texts (e.g. everything squeezed into one narrow cone). Ties count against the correct row
+    (rank = 1 + number of candidates at least as similar), so constant embeddings score 0, not 1.
     """
     if emb_a.shape != emb_b.shape:
         raise ValueError(f"mapped embeddings differ in shape: {emb_a.shape} vs {emb_b.shape}")
     n = len(emb_a)
     if n == 0:
-        return {"n": 0, "top1": float("nan"), "mrr": float("nan"), "chance_top1": float("nan"), "chance_mrr": float("nan")}
+        keys = ("top1", "mrr", "chance_top1", "chance_mrr", "cos_mapped", "cos_random")
+        return {"n": 0, **dict.fromkeys(keys, float("nan"))}
     sim = _unit(emb_a) @ _unit(emb_b).T
     correct = np.diag(sim)[:, None]
     tol = 1e-9
@@ -146,6 +152,8 @@ def retrieval_accuracy(emb_a: np.ndarray, emb_b: np.ndarray) -> dict[str, float]
         "mrr": float(np.mean(1.0 / rank)),
         "chance_top1": 1.0 / n,
         "chance_mrr": float(np.sum(1.0 / np.arange(1, n + 1)) / n),
+        "cos_mapped": float(np.mean(np.diag(sim))),
+        "cos_random": float((sim.sum() - np.trace(sim)) / (n * n - n)) if n > 1 else float("nan"),
     }
 
 
@@ -228,10 +236,12 @@ def measure(
             base = {"setting": setting, "model": label, "side": side}
             if per_pair:
                 n = int(sum(r["n"] for r in per_pair))
-                for metric in ("top1", "mrr"):
-                    value = float(np.mean([r[metric] for r in per_pair]))
-                    chance = float(np.mean([r[f"chance_{metric}"] for r in per_pair]))
-                    rows.append({**base, "metric": f"retrieval_{metric}", "value": value, "chance": chance, "n": n})
+                for metric, value_key, chance_key in (("retrieval_top1", "top1", "chance_top1"),
+                                                      ("retrieval_mrr", "mrr", "chance_mrr"),
+                                                      ("mapped_cosine", "cos_mapped", "cos_random")):
+                    value = float(np.mean([r[value_key] for r in per_pair]))
+                    chance = float(np.mean([r[chance_key] for r in per_pair]))
+                    rows.append({**base, "metric": metric, "value": value, "chance": chance, "n": n})
             sel = (items["side"] == side).to_numpy()
             y = items.loc[sel, "lang"].to_numpy()
             rows.append({**base, "metric": "language_separability", "value": language_separability(X[sel], y, seed),
@@ -243,7 +253,8 @@ def measure(
 
 NOTE = (
     "retrieval_*: is a mapped text's counterpart in the other language its nearest neighbour (cosine) among all "
-    "candidates there (top-1, MRR; mean over ordered language pairs). language_separability: cross-validated "
+    "candidates there (top-1, MRR; mean over ordered language pairs). mapped_cosine: mean cosine of mapped texts "
+    "('chance': of unmapped pairs; close values mean mapped texts are no closer than any two). language_separability: cross-validated "
     "balanced accuracy of a logistic regression predicting the language (1 = languages apart). topic_agreement: "
     "the nearest text of another language has the same vertical. 'monolingual' encodes each language with its "
     "own separately trained model; 'joint' with one model trained on all the setting's languages."

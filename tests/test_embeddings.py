@@ -26,6 +26,7 @@ def test_identity_mapping_retrieves_every_counterpart() -> None:
     assert r["top1"] == 1.0 and r["mrr"] == 1.0 and r["n"] == 50
     assert r["chance_top1"] == pytest.approx(1 / 50)
     assert r["chance_mrr"] == pytest.approx(sum(1 / k for k in range(1, 51)) / 50)
+    assert r["cos_mapped"] == pytest.approx(1.0) and abs(r["cos_random"]) < 0.2
 
 
 def test_shuffled_mapping_is_near_chance() -> None:
@@ -47,6 +48,7 @@ def test_partial_mapping_and_ranks() -> None:
 def test_ties_do_not_count_as_hits() -> None:
     r = retrieval_accuracy(np.ones((5, 3)), np.ones((5, 3)))
     assert r["top1"] == 0.0 and r["mrr"] == pytest.approx(1 / 5)
+    assert r["cos_mapped"] == pytest.approx(r["cos_random"])  # a collapsed space: mapped = any pair
 
 
 def test_shape_mismatch_is_an_error() -> None:
