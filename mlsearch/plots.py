@@ -169,3 +169,38 @@ def write_figures(root: str | Path, runs: pd.DataFrame | None = None, summary: p
         rel = path.parent.relative_to(root / "runs")
         written["curves"] = save(plot_curves(pd.read_csv(path), f"training curves: {rel}"), out / "curves.png")
     return written
+
+
+# --------------------------------------------------------------------------- embedding maps
+_SIDE_MARKERS = {"query": "o", "title": "^"}
+
+
+def plot_embedding_maps(coords: dict[str, np.ndarray], items: pd.DataFrame, title: str = "") -> plt.Figure:
+    """The paper's embedding figure: a column per model (its 2-D map, e.g. from ``tsne_2d``), the top
+    row coloured by language, the bottom row by topic (vertical); circles are queries, triangles titles.
+
+    ``coords[model]`` holds one row per row of ``items`` (columns ``lang, side, topic``).
+    """
+    fig, axes = plt.subplots(2, len(coords), figsize=(4.6 * len(coords), 8.4), squeeze=False)
+    langs = _langs(items["lang"])
+    topics = sorted(set(items["topic"].astype(str)))
+    palettes = {
+        "lang": dict(zip(langs, plt.get_cmap("tab10").colors, strict=False)),
+        "topic": dict(zip(topics, plt.get_cmap("Set2").colors, strict=False)),
+    }
+    for col, (model, xy) in enumerate(coords.items()):
+        for row, key in enumerate(("lang", "topic")):
+            ax = axes[row][col]
+            for (value, side), g in items.groupby([items[key].astype(str), "side"], sort=True):
+                pts = xy[items.index.get_indexer(g.index)]
+                ax.scatter(pts[:, 0], pts[:, 1], s=14, alpha=0.7, marker=_SIDE_MARKERS.get(side, "o"),
+                           color=palettes[key].get(value, "gray"), label=f"{value} {'queries' if side == 'query' else 'titles'}", linewidths=0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{model}\ncoloured by {'language' if key == 'lang' else 'topic'}", fontsize=10)
+            if col == len(coords) - 1:
+                ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=1.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
