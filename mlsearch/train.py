@@ -38,6 +38,7 @@ from mlsearch.data.dataset import Dataset
 from mlsearch.errors import ConfigError, DataError, TrainingError
 from mlsearch.evaluate import best_threshold, metrics
 from mlsearch.io import atomic_write, write_json
+from mlsearch.kinds import apply_kind, get_kind
 from mlsearch.model import SHARED, MatchModel, n_parameters
 from mlsearch.paths import model_name
 from mlsearch.paths import run_dir as default_run_dir
@@ -336,11 +337,15 @@ def train_and_evaluate(
 ) -> dict:
     """Train the model ``cfg`` describes, evaluate it on test, write its run folder, return metrics.
 
+    ``cfg.kind`` selects the method, an ablation (a config overlay) or a baseline (mlsearch.baselines).
+
     Resumes from ``run_dir/checkpoints/last.*`` when that exists and ``metrics.json`` does not.
     """
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
+    kind = get_kind(cfg.kind)
+    cfg = apply_kind(cfg)  # ablations and baselines are the method with a config overlay (mlsearch.kinds)
     out = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     train_langs = sorted(cfg.languages)
     eval_langs = list(cfg.eval.languages) or list(cfg.languages)
@@ -366,6 +371,10 @@ def train_and_evaluate(
         for split in ("train", "valid", "test"):
             if ds.split(lang, split).empty:
                 raise DataError(f"language {lang!r} has no {split} pairs", ds.name, "add data or drop the language")
+    if kind.trainer != "method":
+        from mlsearch.baselines import run_baseline
+
+        return run_baseline(cfg, out, ds, kind.trainer)
 
     device = pick_device(cfg)
     _init_distributed(device.type)
