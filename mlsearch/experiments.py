@@ -63,10 +63,13 @@ class Cell:
     run_dirs: list[Path]
     notebook: Path
     kind: str = "method"
+    #: Evaluation languages when not the training languages (zero-shot cells).
+    eval_languages: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return model_name(self.languages) if self.kind == "method" else f"{self.kind}/{model_name(self.languages)}"
+        name = model_name(self.languages) if self.kind == "method" else f"{self.kind}/{model_name(self.languages)}"
+        return name + (f"→{model_name(self.eval_languages)}" if self.eval_languages else "")
 
     def pending_seeds(self) -> list[int]:
         """Seeds whose run folder has no ``metrics.json`` (written last, so its presence = run complete)."""
@@ -90,6 +93,8 @@ def kind_language_sets(cfg: RunConfig, kind: str) -> list[list[str]]:
     from mlsearch.kinds import get_kind
 
     where = get_kind(kind).cells
+    if where == "held_out":
+        return [[lang for lang in cfg.grid.languages if lang != held] for held in cfg.grid.languages]
     if where == "all":
         return language_sets(cfg.grid.languages, cfg.grid.max_languages)
     sets = [[lang] for lang in cfg.grid.languages] if where in ("mono", "mono+full") else []
@@ -107,7 +112,8 @@ def grid_cells(cfg: RunConfig) -> list[Cell]:
     for kind in grid_kinds(cfg):
         for langs in kind_language_sets(cfg, kind):
             dirs = [run_dir(dataclasses.replace(cfg, languages=langs, seed=s, kind=kind)) for s in cfg.grid.seeds]
-            cells.append(Cell(langs, list(cfg.grid.seeds), dirs, dirs[0].parent / "02_train.ipynb", kind))
+            held = [lang for lang in cfg.grid.languages if lang not in langs] if kind == "zeroshot" else []
+            cells.append(Cell(langs, list(cfg.grid.seeds), dirs, dirs[0].parent / "02_train.ipynb", kind, held))
     return sorted(cells, key=lambda c: -len(c.languages))
 
 
@@ -186,6 +192,14 @@ def _run_cell(name: str, source: str, notebook: str, params: dict[str, Any], cwd
         return {"name": name, "ok": False, "seconds": time.perf_counter() - start, "notebook": notebook, "error": f"{ename}: {first}"}
 
 
+def _cell_params(params: dict[str, Any], cell: Cell) -> dict[str, Any]:
+    """The 02_train parameters of one cell: its languages, seeds, kind (and zero-shot evaluation languages)."""
+    out = {**params, "languages": cell.languages, "seeds": cell.seeds, "kind": cell.kind}
+    if cell.eval_languages:
+        out["overrides"] = {**params["overrides"], "eval.languages": cell.eval_languages}
+    return out
+
+
 def _train_seconds(cell: Cell) -> float:
     """Sum of the training wall time the runs of a cell recorded (0 where unknown)."""
     total = 0.0
@@ -235,7 +249,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
     cwd = os.getcwd()
     results: list[dict[str, Any]] = []
     specs = [
-        (c.name, str(TRAIN_NOTEBOOK), str(c.notebook), {**params, "languages": c.languages, "seeds": c.seeds, "kind": c.kind}, cwd)
+        (c.name, str(TRAIN_NOTEBOOK), str(c.notebook), _cell_params(params, c), cwd)
         for c in todo
     ]
     bar = tqdm(total=len(specs), desc=f"grid {cfg.profile}", unit="cell", disable=not specs)

@@ -27,8 +27,9 @@ class Kind:
     #: ``method``: the transformer loop of mlsearch.train; otherwise the baselines.py trainer of that name.
     trainer: Literal["method", "tfidf", "use"] = "method"
     #: Grid cells: ``all`` language sets, ``mono+full`` (each monolingual set and the set of all grid
-    #: languages), ``full`` only, ``mono`` only.
-    cells: Literal["all", "mono+full", "full", "mono"] = "mono+full"
+    #: languages, ``full`` only, ``mono`` only, ``held_out``: for each grid language, the set of the
+    #: others, evaluated on it (zero-shot).
+    cells: Literal["all", "mono+full", "full", "mono", "held_out"] = "mono+full"
     description: str = ""
 
 
@@ -49,6 +50,9 @@ KINDS: dict[str, Kind] = {
     "align_l2": Kind({"train.align_loss": "l2"}, cells="full", description="L2 alignment distance (default: cosine)"),
     "align_contrastive": Kind({"train.align_loss": "contrastive"}, cells="full",
                               description="contrastive alignment, in-batch negatives (default: cosine)"),
+    # ---- zero-shot: eval.languages = [a language not trained on]; its encoders and tokenizer learn
+    # from alignment data only (mlsearch.train), its threshold is the training languages' mean
+    "zeroshot": Kind(cells="held_out", description="trained on the other languages, evaluated through alignment only"),
 }
 
 

@@ -228,7 +228,8 @@ def baselines_table(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
         for role, part in picks:
             rows += [dict(r, role=role) for r in part.to_dict("records")]
         others = here[here["kind"] != "method"].sort_values(["kind", "n_languages"], kind="stable")
-        rows += [dict(r, role="monolingual" if r["n_languages"] == 1 else f"{r['n_languages']} languages")
+        rows += [dict(r, role="zero-shot" if r["kind"] == "zeroshot" else
+                      "monolingual" if r["n_languages"] == 1 else f"{r['n_languages']} languages")
                  for r in others.to_dict("records")]
     return pd.DataFrame(rows, columns=cols)
 

