@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= auto
 JOBS   ?=
 
-.PHONY: venv reproduce test lint lab grid bench study lock clean
+.PHONY: venv reproduce baselines test lint lab grid bench study lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ reproduce: $(STAMP)
 	$(BIN)/python -m mlsearch grid --profile $(PROFILE) $(if $(JOBS),-j $(JOBS))
 
 grid: reproduce
+
+# Baselines and ablations (mlsearch/kinds.py) on the monolingual cells and the cell of all five
+# languages, next to the method's grid (complete method cells are skipped). Separate from
+# `reproduce` to keep that under 20 minutes on CPU. The `use` baseline needs the optional extra
+# (installed here); its sentence encodings are cached under data_cache/encodings.
+BASELINE_KINDS := [method,tfidf,use,shared,no_align,product_align,query_align,no_warm,concat,align_l2,align_contrastive,zeroshot]
+baselines: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use]'
+	$(BIN)/python -m mlsearch grid --profile $(PROFILE) --set 'grid.kinds=$(BASELINE_KINDS)' $(if $(JOBS),-j $(JOBS))
 
 test: $(STAMP)
 	$(BIN)/python -m mlsearch.nbtest build/nbtest

@@ -161,7 +161,10 @@ class GridConfig:
     languages: list[str] = field(default_factory=lambda: list(PAPER_LANGUAGES))
     max_languages: int = 5
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    #: Model kinds run for every cell (``method``) plus baselines/ablations on selected cells.
+    #: Model kinds the grid runs (names from ``mlsearch.kinds.KINDS``). ``method`` runs on every
+    #: language set; a baseline/ablation runs on the cells its registry entry names (monolingual
+    #: sets and/or the set of all grid languages).
+    kinds: list[str] = field(default_factory=lambda: ["method"])
     jobs: int = 1
 
 

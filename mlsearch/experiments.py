@@ -56,16 +56,20 @@ def language_sets(languages: list[str], max_languages: int) -> list[list[str]]:
 
 @dataclasses.dataclass
 class Cell:
-    """One grid cell: a language set, all its seeds, and where its executed notebook goes."""
+    """One grid cell: a model kind and language set, all its seeds, and where its executed notebook goes."""
 
     languages: list[str]
     seeds: list[int]
     run_dirs: list[Path]
     notebook: Path
+    kind: str = "method"
+    #: Evaluation languages when not the training languages (zero-shot cells).
+    eval_languages: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return model_name(self.languages)
+        name = model_name(self.languages) if self.kind == "method" else f"{self.kind}/{model_name(self.languages)}"
+        return name + (f"→{model_name(self.eval_languages)}" if self.eval_languages else "")
 
     def pending_seeds(self) -> list[int]:
         """Seeds whose run folder has no ``metrics.json`` (written last, so its presence = run complete)."""
@@ -75,15 +79,41 @@ class Cell:
         return not self.pending_seeds()
 
 
+def grid_kinds(cfg: RunConfig) -> list[str]:
+    """The kinds a grid runs: ``grid.kinds``, or just ``kind`` when that is set to a non-method kind
+    (so ``--set kind=tfidf`` runs the tfidf baseline's cells)."""
+    from mlsearch.kinds import check_kinds
+
+    return check_kinds([cfg.kind] if cfg.kind != "method" else list(cfg.grid.kinds))
+
+
+def kind_language_sets(cfg: RunConfig, kind: str) -> list[list[str]]:
+    """The language sets ``kind`` runs on: every set for the method; for a baseline or ablation the
+    monolingual sets and/or the set of all grid languages, as its registry entry says."""
+    from mlsearch.kinds import get_kind
+
+    where = get_kind(kind).cells
+    if where == "held_out":
+        return [[lang for lang in cfg.grid.languages if lang != held] for held in cfg.grid.languages]
+    if where == "all":
+        return language_sets(cfg.grid.languages, cfg.grid.max_languages)
+    sets = [[lang] for lang in cfg.grid.languages] if where in ("mono", "mono+full") else []
+    if where in ("full", "mono+full") and list(cfg.grid.languages) not in sets:
+        sets.append(list(cfg.grid.languages))
+    return sets
+
+
 def grid_cells(cfg: RunConfig) -> list[Cell]:
-    """The grid's cells for ``cfg`` (its kind, seeds and language pool), largest language set first.
+    """The grid's cells for ``cfg`` (its kinds, seeds and language pool), largest language set first.
 
     Largest first: the longest jobs start early, so parallel workers finish close together.
     """
     cells = []
-    for langs in language_sets(cfg.grid.languages, cfg.grid.max_languages):
-        dirs = [run_dir(dataclasses.replace(cfg, languages=langs, seed=s)) for s in cfg.grid.seeds]
-        cells.append(Cell(langs, list(cfg.grid.seeds), dirs, dirs[0].parent / "02_train.ipynb"))
+    for kind in grid_kinds(cfg):
+        for langs in kind_language_sets(cfg, kind):
+            dirs = [run_dir(dataclasses.replace(cfg, languages=langs, seed=s, kind=kind)) for s in cfg.grid.seeds]
+            held = [lang for lang in cfg.grid.languages if lang not in langs] if kind == "zeroshot" else []
+            cells.append(Cell(langs, list(cfg.grid.seeds), dirs, dirs[0].parent / "02_train.ipynb", kind, held))
     return sorted(cells, key=lambda c: -len(c.languages))
 
 
@@ -162,6 +192,14 @@ def _run_cell(name: str, source: str, notebook: str, params: dict[str, Any], cwd
         return {"name": name, "ok": False, "seconds": time.perf_counter() - start, "notebook": notebook, "error": f"{ename}: {first}"}
 
 
+def _cell_params(params: dict[str, Any], cell: Cell) -> dict[str, Any]:
+    """The 02_train parameters of one cell: its languages, seeds, kind (and zero-shot evaluation languages)."""
+    out = {**params, "languages": cell.languages, "seeds": cell.seeds, "kind": cell.kind}
+    if cell.eval_languages:
+        out["overrides"] = {**params["overrides"], "eval.languages": cell.eval_languages}
+    return out
+
+
 def _train_seconds(cell: Cell) -> float:
     """Sum of the training wall time the runs of a cell recorded (0 where unknown)."""
     total = 0.0
@@ -196,7 +234,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}", "-j/--jobs or grid.jobs", "use 1 or more")
     cells = grid_cells(cfg)
-    print(f"profile {cfg.profile} ({device}) — {len(cells)} language sets × {len(cfg.grid.seeds)} seeds → {root}")
+    print(f"profile {cfg.profile} ({device}) — {len(cells)} cells ({', '.join(grid_kinds(cfg))}) × {len(cfg.grid.seeds)} seeds → {root}")
 
     ds = load_dataset(cfg, progress=True)
     write_card(ds, root / "data")
@@ -211,7 +249,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
     cwd = os.getcwd()
     results: list[dict[str, Any]] = []
     specs = [
-        (c.name, str(TRAIN_NOTEBOOK), str(c.notebook), {**params, "languages": c.languages, "seeds": c.seeds, "kind": cfg.kind}, cwd)
+        (c.name, str(TRAIN_NOTEBOOK), str(c.notebook), _cell_params(params, c), cwd)
         for c in todo
     ]
     bar = tqdm(total=len(specs), desc=f"grid {cfg.profile}", unit="cell", disable=not specs)
@@ -256,6 +294,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         "profile": cfg.profile,
         "source": cfg.data.source,
         "kind": cfg.kind,
+        "kinds": grid_kinds(cfg),
         "seeds": list(cfg.grid.seeds),
         "cells": len(cells),
         "cells_run": len(results),

@@ -6,6 +6,7 @@
   (evaluation language × partner language);
 - ``curves.png``: losses per epoch of the largest model (seed 0): classification per language,
   alignment per phase, and validation F1.
+- ``baselines.png``: the method vs baselines and ablations per evaluation language (when such runs exist).
 A figure whose data is missing (e.g. no bilingual runs in a small grid) is skipped, not faked.
 """
 
@@ -149,6 +150,29 @@ def plot_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
+def plot_baselines(table: pd.DataFrame) -> plt.Figure | None:
+    """F1 of the method, baselines and ablations: a panel per evaluation language (rows of
+    :func:`mlsearch.tables.baselines_table`), bar = std over seeds, dotted line = the method's monolingual F1."""
+    if table.empty:
+        return None
+    langs = _langs(table["eval_language"])
+    height = max(len(g) for _, g in table.groupby("eval_language"))
+    fig, axes = plt.subplots(1, len(langs), figsize=(3.2 * len(langs) + 1.5, 0.28 * height + 1.2), squeeze=False, sharex=True)
+    for ax, lang in zip(axes[0], langs, strict=True):
+        g = table[table["eval_language"] == lang].iloc[::-1]
+        labels = [f"{k}: {m}" if k != "method" else f"method ({r})" for k, m, r in zip(g["kind"], g["model"], g["role"], strict=True)]
+        colors = ["tab:red" if k == "method" else "tab:gray" for k in g["kind"]]
+        ax.barh(range(len(g)), g["f1_mean"], xerr=g["f1_std"].fillna(0), color=colors, height=0.7)
+        ax.set_yticks(range(len(g)), labels, fontsize=7)
+        mono = g[(g["kind"] == "method") & (g["role"] == "monolingual")]["f1_mean"]
+        if len(mono):
+            ax.axvline(float(mono.iloc[0]), color="black", ls=":", lw=1)
+        ax.set_title(f"evaluated on {lang}", fontsize=9)
+        ax.set_xlabel("test F1")
+    fig.tight_layout()
+    return fig
+
+
 def write_figures(root: str | Path, runs: pd.DataFrame | None = None, summary: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write every figure whose data exists to ``<root>/figures``; returns them by name."""
     from mlsearch.tables import f1_summary, gather_runs
@@ -164,6 +188,11 @@ def write_figures(root: str | Path, runs: pd.DataFrame | None = None, summary: p
     fig = plot_bilingual_heatmap(summary)
     if fig is not None:
         written["bilingual_gain"] = save(fig, out / "bilingual_gain.png")
+    from mlsearch.tables import baselines_table
+
+    fig = plot_baselines(baselines_table(runs, summary))
+    if fig is not None:
+        written["baselines"] = save(fig, out / "baselines.png")
     path = curves_run(root, runs)
     if path is not None:
         rel = path.parent.relative_to(root / "runs")

@@ -5,7 +5,8 @@
   against that language's monolingual model, ``100·(F1_model − F1_mono)/F1_mono`` of the seed means,
   with a paired bootstrap interval over seeds and a paired t-test;
 - ``gain_by_size``: the average relative change by number of training languages, per evaluation language;
-- ``paper``: the paper's published relative gains next to ours (different data: read as a shape, not a match).
+- ``paper``: the paper's published relative gains next to ours (different data: read as a shape, not a match);
+- ``baselines`` (only when runs of other kinds exist): the method vs every baseline and ablation, with cost.
 
 Pairing is by seed: seed *k* of a model and seed *k* of the monolingual model share the data, the
 initialisation seed and the evaluation split. With 3 seeds the bootstrap has only 10 distinct resamples
@@ -198,6 +199,41 @@ def paper_comparison(summary: pd.DataFrame, data_label: str, kind: str = "method
     return pd.DataFrame(rows)
 
 
+def baselines_table(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Per evaluation language: the method (monolingual, best bilingual, largest) vs every other kind.
+
+    One row per (evaluation language, kind, model); ``rel_change_pct`` is vs the METHOD's monolingual
+    model of that language (from ``summary``); ``train_seconds`` is the mean over seeds of the run's
+    recorded training time, ``n_parameters`` that of the model. Empty when no run of another kind exists.
+    """
+    cols = ["eval_language", "kind", "model", "role", "n_seeds", "f1_mean", "f1_std", "rel_change_pct",
+            "rel_ci_low", "rel_ci_high", "train_seconds", "n_parameters"]
+    if runs.empty or set(runs["kind"]) <= {"method"}:
+        return pd.DataFrame(columns=cols)
+    cost = runs.groupby(["kind", "model", "eval_language"], sort=False).agg(
+        train_seconds=("train_seconds", lambda x: pd.to_numeric(x, errors="coerce").mean()),
+        n_parameters=("n_parameters", "first"),
+    )
+    s = summary.join(cost, on=["kind", "model", "eval_language"])
+    rows = []
+    for lang in [lang for lang in KNOWN_LANGUAGES if lang in set(s["eval_language"])]:
+        here = s[s["eval_language"] == lang]
+        method = here[here["kind"] == "method"]
+        picks = [("monolingual", method[method["n_languages"] == 1])]
+        bi = method[method["n_languages"] == 2]
+        if len(bi):
+            picks.append(("best bilingual", bi.loc[[bi["f1_mean"].idxmax()]]))
+        if len(method) and method["n_languages"].max() > 2:
+            picks.append((f"{int(method['n_languages'].max())} languages", method[method["n_languages"] == method["n_languages"].max()]))
+        for role, part in picks:
+            rows += [dict(r, role=role) for r in part.to_dict("records")]
+        others = here[here["kind"] != "method"].sort_values(["kind", "n_languages"], kind="stable")
+        rows += [dict(r, role="zero-shot" if r["kind"] == "zeroshot" else
+                      "monolingual" if r["n_languages"] == 1 else f"{r['n_languages']} languages")
+                 for r in others.to_dict("records")]
+    return pd.DataFrame(rows, columns=cols)
+
+
 def to_markdown(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
     """A GitHub Markdown table (no extra dependency); NaN shows as an empty cell."""
     if index:
@@ -241,4 +277,12 @@ def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
            "Different data: the paper's numbers come from proprietary e-commerce data, ours from "
            f"`{root.parent.name}` with the `{root.name}` profile. Compare the direction and ordering, not the values.",
            digits=1)
-    return {"f1": runs, "f1_summary": summary, "gain_by_size": by_size, "paper": paper}
+    tables = {"f1": runs, "f1_summary": summary, "gain_by_size": by_size, "paper": paper}
+    base = baselines_table(runs, summary)
+    if len(base):
+        _write(base, out, "baselines", "The method vs baselines and ablations, per evaluation language",
+               "F1 mean ± std over seeds; `rel_change_pct` vs the method's monolingual model of the evaluation "
+               "language (paired by seed, bootstrap interval over seeds); cost: mean training seconds per run "
+               "(`run_info.json`) and `n_parameters` of the model. Kinds: see `mlsearch/kinds.py`.")
+        tables["baselines"] = base
+    return tables

@@ -38,6 +38,7 @@ from mlsearch.data.dataset import Dataset
 from mlsearch.errors import ConfigError, DataError, TrainingError
 from mlsearch.evaluate import best_threshold, metrics
 from mlsearch.io import atomic_write, write_json
+from mlsearch.kinds import apply_kind, get_kind
 from mlsearch.model import SHARED, MatchModel, n_parameters
 from mlsearch.paths import model_name
 from mlsearch.paths import run_dir as default_run_dir
@@ -68,8 +69,13 @@ def tokenizer_key(cfg: RunConfig, lang: str) -> str:
     return SHARED if (cfg.model.shared_vocab or cfg.model.pretrained) else lang
 
 
-def build_tokenizers(cfg: RunConfig, ds: Dataset, langs: list[str], folder: Path | None) -> dict[str, Tokenizer]:
-    """One tokenizer per language (or one shared), trained on TRAINING texts only; reloaded if saved."""
+def build_tokenizers(
+    cfg: RunConfig, ds: Dataset, langs: list[str], folder: Path | None, align_only: tuple[str, ...] = ()
+) -> dict[str, Tokenizer]:
+    """One tokenizer per language (or one shared), trained on TRAINING texts only; reloaded if saved.
+
+    Languages in ``align_only`` (zero-shot) contribute their alignment texts only, never labelled pairs.
+    """
     if cfg.model.pretrained:
         path = Path(cfg.model.pretrained) / "tokenizer.json"
         if not path.is_file():
@@ -85,7 +91,7 @@ def build_tokenizers(cfg: RunConfig, ds: Dataset, langs: list[str], folder: Path
             toks[key] = load_tokenizer(saved)
             continue
         texts: list[str] = []
-        for lang in members:
+        for lang in [m for m in members if m not in align_only]:
             tr = ds.split(lang, "train")
             texts += tr["query"].astype(str).tolist() + tr["title"].astype(str).tolist()
         for table in (ds.product_alignment, ds.query_alignment):  # built from training data only
@@ -96,7 +102,9 @@ def build_tokenizers(cfg: RunConfig, ds: Dataset, langs: list[str], folder: Path
 
 
 def tensorize(cfg: RunConfig, ds: Dataset, toks: dict[str, Tokenizer], langs: list[str], device: torch.device):
-    """All splits and alignment mappings as padded id tensors on ``device`` (tokenized once)."""
+    """All splits and alignment mappings as padded id tensors on ``device`` (tokenized once).
+
+    Alignment covers every pair of ``langs`` (training languages plus zero-shot ones)."""
     m = cfg.model
     splits: dict[tuple[str, str], Split] = {}
     for lang in langs:
@@ -115,8 +123,7 @@ def tensorize(cfg: RunConfig, ds: Dataset, toks: dict[str, Tokenizer], langs: li
             )
     kinds = {"both": ["product", "query"], "product": ["product"], "query": ["query"], "none": []}[cfg.train.alignment]
     align: dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
-    train_langs = [lang for lang in sorted(cfg.languages)]
-    for a, b in combinations(train_langs, 2):
+    for a, b in combinations(sorted(langs), 2):
         for kind in kinds:
             t = ds.alignment(kind, a, b)
             if t.empty:
@@ -357,21 +364,33 @@ def train_and_evaluate(
 ) -> dict:
     """Train the model ``cfg`` describes, evaluate it on test, write its run folder, return metrics.
 
+    ``cfg.kind`` selects the method, an ablation (a config overlay) or a baseline (mlsearch.baselines).
+
     Resumes from ``run_dir/checkpoints/last.*`` when that exists and ``metrics.json`` does not.
     """
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
+    kind = get_kind(cfg.kind)
+    cfg = apply_kind(cfg)  # ablations and baselines are the method with a config overlay (mlsearch.kinds)
     out = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     train_langs = sorted(cfg.languages)
     eval_langs = list(cfg.eval.languages) or list(cfg.languages)
     unseen = [lang for lang in eval_langs if lang not in train_langs]
-    if unseen:
+    if unseen and cfg.kind != "zeroshot":
         raise ConfigError(
-            f"zero-shot evaluation on {unseen} (not among training languages) is not supported yet",
+            f"evaluation on {unseen}, not among the training languages, is zero-shot",
             "eval.languages",
-            "evaluate on training languages only",
+            "set kind=zeroshot (its encoders then learn from alignment data only) or evaluate on training languages",
         )
+    if cfg.kind == "zeroshot" and not unseen:
+        raise ConfigError(
+            "kind zeroshot evaluates on a language it does not train on",
+            "eval.languages",
+            "set eval.languages to a language missing from languages",
+        )
+    if unseen and cfg.model.encoders == "shared":
+        raise ConfigError("zero-shot needs per-language encoders", "model.encoders", "set model.encoders=per_language")
     if cfg.model.encoders == "shared" and not (cfg.model.shared_vocab or cfg.model.pretrained):
         raise ConfigError(
             "model.encoders=shared needs one vocabulary for all languages",
@@ -387,6 +406,10 @@ def train_and_evaluate(
         for split in ("train", "valid", "test"):
             if ds.split(lang, split).empty:
                 raise DataError(f"language {lang!r} has no {split} pairs", ds.name, "add data or drop the language")
+    if kind.trainer != "method":
+        from mlsearch.baselines import run_baseline
+
+        return run_baseline(cfg, out, ds, kind.trainer)
 
     device = pick_device(cfg)
     _init_distributed(device.type)
@@ -399,14 +422,15 @@ def train_and_evaluate(
         dist.barrier()  # every rank decides before rank 0 writes anything
 
     tok_dir = out / "tokenizers"
-    toks = build_tokenizers(cfg, ds, train_langs, tok_dir if resume else None)
+    all_langs = sorted(train_langs + unseen)
+    toks = build_tokenizers(cfg, ds, all_langs, tok_dir if resume else None, tuple(unseen))
     if rank == 0:
         for key, tok in toks.items():
             save_tokenizer(tok, tok_dir / f"{key}.json")
-    splits, align = tensorize(cfg, ds, toks, train_langs, device)
+    splits, align = tensorize(cfg, ds, toks, all_langs, device)
 
     torch.manual_seed(cfg.seed)
-    vocab = {SHARED if cfg.model.encoders == "shared" else lang: toks[tokenizer_key(cfg, lang)].get_vocab_size() for lang in train_langs}
+    vocab = {SHARED if cfg.model.encoders == "shared" else lang: toks[tokenizer_key(cfg, lang)].get_vocab_size() for lang in all_langs}
     model = MatchModel(cfg.model, vocab).to(device)
     trainer = Trainer(cfg, model, splits, align, device, progress)
 
@@ -466,7 +490,10 @@ def train_and_evaluate(
     for i, lang in enumerate(eval_langs):
         scores = trainer.predict(lang, "test")
         frame = splits[lang, "test"].frame
-        thr = state["best_valid"][lang]["threshold"]
+        if lang in state["best_valid"]:
+            thr = state["best_valid"][lang]["threshold"]
+        else:  # zero-shot: no labels of this language anywhere, so the training languages' mean threshold
+            thr = float(np.mean([v["threshold"] for v in state["best_valid"].values()]))
         evals[lang] = metrics(
             frame["label"].to_numpy(), scores, thr, frame["query_id"].to_numpy(), cfg.eval.bootstrap, cfg.seed * 100 + i
         )

