@@ -47,9 +47,9 @@ KINDS: dict[str, Kind] = {
     "query_align": Kind({"train.alignment": "query"}, cells="full", description="query alignment only"),
     "no_warm": Kind({"train.warm_start": False}, description="no warm start"),
     "concat": Kind({"model.combine": "concat"}, description="concatenation instead of the Hadamard product"),
-    "align_l2": Kind({"train.align_loss": "l2"}, cells="full", description="L2 alignment distance (default: cosine)"),
-    "align_contrastive": Kind({"train.align_loss": "contrastive"}, cells="full",
-                              description="contrastive alignment, in-batch negatives (default: cosine)"),
+    "align_l2": Kind({"train.align_loss": "l2"}, cells="full", description="L2 alignment distance (default: contrastive)"),
+    "align_cosine": Kind({"train.align_loss": "cosine"}, cells="full",
+                         description="cosine alignment distance (default: contrastive)"),
     # ---- zero-shot: eval.languages = [a language not trained on]; its encoders and tokenizer learn
     # from alignment data only (mlsearch.train), its threshold is the training languages' mean
     "zeroshot": Kind(cells="held_out", description="trained on the other languages, evaluated through alignment only"),
