@@ -13,7 +13,7 @@ from test_tables import write_run
 from mlsearch.config import load_config, profile_files
 from mlsearch.experiments import COMPARE_NOTEBOOK, NOTEBOOKS, PAPERMILL_KWARGS, ROOT, TRAIN_NOTEBOOK, notebook_params
 
-NAMES = ["01_data.ipynb", "02_train.ipynb", "03_compare.ipynb"]
+NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 
 def parameters_cell(path: Path) -> str:
