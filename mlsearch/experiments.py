@@ -141,9 +141,21 @@ def _init_worker(counter: Any, gpus: int) -> None:
 
 
 def execute_notebook(source: Path, target: Path, params: dict[str, Any], cwd: str | None = None) -> float:
-    """Execute ``source`` with papermill into ``target`` (kept on failure); returns wall seconds."""
+    """Execute ``source`` with papermill into ``target`` (kept on failure); returns wall seconds.
+
+    A parameter the notebook's parameters cell does not declare is a ConfigError: papermill would
+    only warn and run the notebook with its defaults, silently ignoring the value.
+    """
     import papermill as pm
 
+    declared = pm.inspect_notebook(str(source))
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise ConfigError(
+            f"notebook parameter(s) {unknown} are not in the parameters cell",
+            str(source),
+            f"pass only declared parameters: {sorted(declared)}",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     pm.execute_notebook(str(source), str(target), parameters=params, cwd=cwd or os.getcwd(), **PAPERMILL_KWARGS)
