@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -199,3 +200,35 @@ def test_package_never_unpickles():
     found = {str(p.relative_to(PACKAGE)): hits for p in sorted(PACKAGE.rglob("*.py"))
              if (hits := unsafe_loads(p.read_text(encoding="utf-8")))}
     assert found == {}, f"unpickling loads (use safetensors/JSON, or weights_only=True): {found}"
+
+
+# --------------------------------------------------------------------------- reproducible across processes
+
+TRAIN_TOKENIZER = """
+import json, sys
+from mlsearch.text import train_tokenizer
+texts = json.load(open(sys.argv[1], encoding="utf-8"))
+print(train_tokenizer(texts, 500).to_str())
+"""
+
+
+def test_tokenizer_vocabulary_is_the_same_in_every_process(tmp_path):
+    """Two processes (other hash seeds) learn the same vocabulary, so a resumed or rerun grid cell
+    trains the same model; the trainer alone breaks ties between merges in hash-map order."""
+    from mlsearch.config import load_config, profile_files
+    from mlsearch.data.benchmark import generate
+
+    cfg = load_config(profile_files("tiny"), {"data.languages": ["en"]})
+    pairs = generate(cfg.data, progress=False).pairs
+    texts = pairs.loc[pairs["split"] == "train", "query"].tolist() + pairs.loc[pairs["split"] == "train", "title"].tolist()
+    (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
+    outs = []
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONPATH=str(PACKAGE.parent), PYTHONHASHSEED=hash_seed)
+        proc = subprocess.run([sys.executable, "-c", TRAIN_TOKENIZER, str(tmp_path / "texts.json")], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.append(json.loads(proc.stdout))
+    assert len(outs[0]["model"]["vocab"]) == 500  # the vocabulary budget binds: ties at the cut decide
+    assert outs[0] == outs[1]
+    assert [t["content"] for t in outs[0]["added_tokens"]] == ["[PAD]", "[UNK]", "[CLS]"]
