@@ -232,3 +232,13 @@ def test_tokenizer_vocabulary_is_the_same_in_every_process(tmp_path):
     assert len(outs[0]["model"]["vocab"]) == 500  # the vocabulary budget binds: ties at the cut decide
     assert outs[0] == outs[1]
     assert [t["content"] for t in outs[0]["added_tokens"]] == ["[PAD]", "[UNK]", "[CLS]"]
+
+
+def test_full_disk_when_creating_the_temp_file_says_free_space(tmp_path, monkeypatch):
+    def mkstemp(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    with pytest.raises(MlsearchError, match="cannot write results: No space left on device .* — free disk space$"):
+        io.write_json(tmp_path / "metrics.json", {"f1": 1.0})
+    assert list(tmp_path.iterdir()) == []
