@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    cfg, _ = config_from_args(args)  # before importing torch: a bad parameter fails in a second
+
     from mlsearch.train import train_and_evaluate
 
-    cfg, _ = config_from_args(args)
     out = Path(args.out) if args.out else None
     metrics = train_and_evaluate(cfg, run_dir=out)
     for lang, m in metrics["eval"].items():
@@ -130,5 +132,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _one_line_warnings() -> None:
+    """Warnings as ``warning: <message>`` lines (no source echo), like the error line."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        print(f"warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 if __name__ == "__main__":
+    _one_line_warnings()
     sys.exit(main())

@@ -40,7 +40,13 @@ TRAIN_NOTEBOOK = NOTEBOOKS / "02_train.ipynb"
 COMPARE_NOTEBOOK = NOTEBOOKS / "03_compare.ipynb"
 #: Papermill settings for every grid notebook: no per-cell progress bars or log echo (they would
 #: interleave across parallel cells); the grid's own bar reports progress.
-PAPERMILL_KWARGS: dict[str, Any] = {"kernel_name": "python3", "progress_bar": False, "log_output": False}
+#: Each kernel first runs :func:`die_with_parent` (see there why).
+PAPERMILL_KWARGS: dict[str, Any] = {
+    "kernel_name": "python3",
+    "progress_bar": False,
+    "log_output": False,
+    "extra_arguments": ["--IPKernelApp.exec_lines=import mlsearch.experiments as m; m.die_with_parent()"],
+}
 
 
 def language_sets(languages: list[str], max_languages: int) -> list[list[str]]:
@@ -170,10 +176,42 @@ def _init_worker(counter: Any, gpus: int) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
 
 
+def die_with_parent() -> None:
+    """In a notebook kernel: ask Linux to SIGKILL this kernel when the process that started it dies.
+
+    jupyter_client starts kernels in a session of their own, so ``kill -9`` of a grid's process
+    group misses them; left alone, a kernel notices its parent is gone only at its next poll (up to a
+    second later) and meanwhile keeps training and writing into the run folder that a rerun of the
+    grid is about to resume. A no-op outside Linux or when not started by a kernel manager.
+    """
+    parent = int(os.environ.get("JPY_PARENT_PID") or 0)
+    if not sys.platform.startswith("linux") or parent <= 1:
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def execute_notebook(source: Path, target: Path, params: dict[str, Any], cwd: str | None = None) -> float:
-    """Execute ``source`` with papermill into ``target`` (kept on failure); returns wall seconds."""
+    """Execute ``source`` with papermill into ``target`` (kept on failure); returns wall seconds.
+
+    A parameter the notebook's parameters cell does not declare is a ConfigError: papermill would
+    only warn and run the notebook with its defaults, silently ignoring the value.
+    """
     import papermill as pm
 
+    declared = pm.inspect_notebook(str(source))
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise ConfigError(
+            f"notebook parameter(s) {unknown} are not in the parameters cell",
+            str(source),
+            f"pass only declared parameters: {sorted(declared)}",
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     pm.execute_notebook(str(source), str(target), parameters=params, cwd=cwd or os.getcwd(), **PAPERMILL_KWARGS)

@@ -3,6 +3,7 @@ so an interrupted run or a full disk never leaves a half-written table, metrics 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -24,7 +25,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise MlsearchError(f"cannot write results: {exc.strerror}", str(path.parent), "choose a writable folder") from None
+        fix = "free disk space" if exc.errno == errno.ENOSPC else "choose a writable folder"
+        raise MlsearchError(f"cannot write results: {exc.strerror}", str(path.parent), fix) from None
     tmp_path = Path(tmp)
     try:
         write(tmp_path)

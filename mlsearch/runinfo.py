@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import platform
 import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy
+import pandas
+import tokenizers
 import torch
 import transformers
 
@@ -28,18 +31,22 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def package_version() -> str | None:
-    try:
-        return metadata.version("mlsearch")
-    except metadata.PackageNotFoundError:
-        return None
+def package_version() -> str:
+    """The package's own version: from the source, so it is known in a checkout that is not pip-installed."""
+    from mlsearch import __version__
+
+    return __version__
 
 
 def collect(**extra: Any) -> dict[str, Any]:
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
         "mlsearch": package_version(),
         "git_commit": git_commit(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

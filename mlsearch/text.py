@@ -20,25 +20,42 @@ PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 PAD_ID = 0
 
 
-def train_tokenizer(texts: list[str], vocab_size: int, strip_accents: bool = True) -> Tokenizer:
-    """A WordPiece tokenizer trained on ``texts``; id 0 is padding; every encoding starts with [CLS]."""
-    tok = Tokenizer(models.WordPiece(unk_token=UNK, max_input_chars_per_word=200))
+def _pipeline(model: models.Model, strip_accents: bool) -> Tokenizer:
+    tok = Tokenizer(model)
     tok.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents, lowercase=True
     )
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK, CLS], show_progress=False)
-    tok.train_from_iterator(sorted(set(texts)), trainer=trainer)
-    # The trainer numbers tied tokens in hash-map order, which changes from run to run; greedy
-    # WordPiece matching depends on the token set only, so renumbering it sorted makes ids reproducible.
+    return tok
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, strip_accents: bool = True) -> Tokenizer:
+    """A WordPiece tokenizer trained on ``texts``; id 0 is padding; every encoding starts with [CLS].
+
+    The same texts give the same vocabulary in every process. The trainer breaks ties between
+    equally frequent merges by symbol id, and it numbers the word-continuation symbols (``##a``) in
+    the order of a randomly seeded hash map, so two processes could learn different vocabularies.
+    Declaring those symbols up front, sorted, fixes their ids and with them every merge.
+    """
+    texts = sorted(set(texts))
+    tok = _pipeline(models.WordPiece(unk_token=UNK, max_input_chars_per_word=200), strip_accents)
+    continuing: set[str] = set()
+    for text in texts:
+        for word, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text)):
+            continuing.update(word[1:])
     specials = [PAD, UNK, CLS]
+    fixed = specials + [f"##{c}" for c in sorted(continuing)]
+    trainer = trainers.WordPieceTrainer(vocab_size=max(vocab_size, len(fixed)), special_tokens=fixed, show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    # A fresh tokenizer: the trainer registered every ``##a`` as a special (added) token; only the
+    # three specials are. Ids are renumbered sorted, so they depend on the token set alone.
     rest = sorted(t for t in tok.get_vocab() if t not in specials)
     vocab = {t: i for i, t in enumerate(specials + rest)}
-    tok.model = models.WordPiece(vocab=vocab, unk_token=UNK, max_input_chars_per_word=200)
-    cls_id = tok.token_to_id(CLS)
-    tok.post_processor = processors.TemplateProcessing(single=f"{CLS} $A", special_tokens=[(CLS, cls_id)])
-    return tok
+    out = _pipeline(models.WordPiece(vocab=vocab, unk_token=UNK, max_input_chars_per_word=200), strip_accents)
+    out.add_special_tokens(specials)
+    out.post_processor = processors.TemplateProcessing(single=f"{CLS} $A", special_tokens=[(CLS, vocab[CLS])])
+    return out
 
 
 def encode(tok: Tokenizer, texts: list[str], max_len: int) -> torch.Tensor:
