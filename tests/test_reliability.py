@@ -120,7 +120,8 @@ def test_run_folder_under_a_file(reference, tmp_path):
 
 def test_nan_in_alignment_names_phase_epoch_step_and_keeps_checkpoint(tmp_path, monkeypatch):
     ds = make_dataset(("en", "de"), queries=8)
-    cfg = tiny_config(["en", "de"], **{"train.epochs": EPOCHS, "train.alignment": "product", "train.align_batch_size": 4})
+    cfg = tiny_config(["en", "de"], **{"train.epochs": EPOCHS, "train.alignment": "product", "train.align_batch_size": 4,
+                                              "train.align_loss": "cosine"})
     real = losses.ALIGNMENT["cosine"]
     calls = {"n": 0}
 
@@ -180,20 +181,21 @@ def test_run_info_records_what_produced_the_run(reference):
 # --------------------------------------------------------------------------- no pickle
 
 
-#: Calls that can unpickle a file; allowed only with ``weights_only=True`` on the same line.
+#: Calls that can unpickle a file; allowed only with ``weights_only=True`` or ``allow_pickle=False`` on the same line.
 UNSAFE_LOAD = re.compile(r"\b(torch\.load|pickle\.loads?|np\.load|numpy\.load|pd\.read_pickle|joblib\.load|dill\.loads?)\s*\(|"
                          r"allow_pickle\s*=\s*True|import\s+(c?pickle|dill|joblib)\b|from\s+(c?pickle|dill|joblib)\s+import")
 
 
 def unsafe_loads(source: str) -> list[str]:
     return [line.strip() for line in source.splitlines()
-            if UNSAFE_LOAD.search(line) and "weights_only=True" not in line]
+            if UNSAFE_LOAD.search(line) and "weights_only=True" not in line and "allow_pickle=False" not in line]
 
 
 def test_the_scanner_finds_unsafe_loads():
     assert unsafe_loads("x = torch.load(path)\nimport pickle\ny = np.load(f, allow_pickle=True)\n") == [
         "x = torch.load(path)", "import pickle", "y = np.load(f, allow_pickle=True)"]
     assert unsafe_loads("w = torch.load(path, weights_only=True)\nfrom safetensors.torch import load_file\n") == []
+    assert unsafe_loads("a = np.load(path, allow_pickle=False)\nb = np.load(path)\n") == ["b = np.load(path)"]
 
 
 def test_package_never_unpickles():
