@@ -5,7 +5,8 @@
 1. build the dataset once (``load_dataset`` caches it) and write its card to ``<root>/data``;
 2. execute ``notebooks/02_train.ipynb`` for every language set (largest first, ``jobs`` at a time),
    skipping sets whose every seed already has ``metrics.json`` — so an interrupted grid resumes;
-3. execute ``notebooks/03_compare.ipynb`` (tables and figures) and render ``report.html`` from it;
+3. execute ``notebooks/03_compare.ipynb`` (tables and figures) and ``04_embeddings.ipynb`` (embedding
+   maps from the grid's runs) and render ``report.html`` from both;
 4. write ``timing.json`` and refresh the provenance section of ``results/README.md``.
 
 ``<root>`` is ``<results_dir>/<source>/<profile>``: profiles and sources never share a folder.
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 TRAIN_NOTEBOOK = NOTEBOOKS / "02_train.ipynb"
 COMPARE_NOTEBOOK = NOTEBOOKS / "03_compare.ipynb"
+EMBEDDINGS_NOTEBOOK = NOTEBOOKS / "04_embeddings.ipynb"
 #: Papermill settings for every grid notebook: no per-cell progress bars or log echo (they would
 #: interleave across parallel cells); the grid's own bar reports progress.
 #: Each kernel first runs :func:`die_with_parent` (see there why).
@@ -322,11 +324,17 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
     overheads = [c["seconds"] - c["train_seconds"] for c in per_cell if c["ok"] and c["train_seconds"] > 0]
     compare_seconds = None
     if not failed:
-        compare_nb = root / "03_compare.ipynb"
+        compare_nb, embed_nb = root / "03_compare.ipynb", root / "04_embeddings.ipynb"
         compare_seconds = execute_notebook(COMPARE_NOTEBOOK, compare_nb, params, cwd)
+        report = [compare_nb]
+        if "method" in grid_kinds(cfg):
+            # the embedding maps reuse the grid's runs of the first seed (monolingual, en+it, all five)
+            embed = {**{k: params[k] for k in ("profile", "results_dir", "extra_params", "overrides")}, "seed": cfg.grid.seeds[0]}
+            compare_seconds += execute_notebook(EMBEDDINGS_NOTEBOOK, embed_nb, embed, cwd)
+            report.append(embed_nb)
         from mlsearch.report import render_report_html
 
-        render_report_html(compare_nb, root / "report.html")
+        render_report_html(report, root / "report.html")
     timing = {
         "command": _grid_command(),
         "profile": cfg.profile,

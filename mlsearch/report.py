@@ -1,4 +1,4 @@
-"""The report: ``report.html`` (the executed 03_compare notebook without code) and the provenance
+"""The report: ``report.html`` (the executed 03_compare and 04_embeddings notebooks without code) and the provenance
 table of ``results/README.md``, rendered from what the runs wrote (``timing.json``, ``run_info.json``)
 so no number in it is typed by hand.
 """
@@ -15,12 +15,15 @@ END = "<!-- provenance:end -->"
 README_HEAD = "# Results\n\nOne folder per `<source>/<profile>`; see the repository README.\n\n"
 
 
-def render_report_html(executed: str | Path, out: str | Path) -> Path:
-    """The executed notebook as HTML without code cells or prompts: text, tables and figures only."""
+def render_report_html(executed: str | Path | list[str | Path], out: str | Path) -> Path:
+    """Executed notebook(s), one after the other, as HTML without code cells or prompts."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(str(executed), as_version=4)
+    paths = executed if isinstance(executed, list) else [executed]
+    nb = nbformat.read(str(paths[0]), as_version=4)
+    for more in paths[1:]:
+        nb.cells += nbformat.read(str(more), as_version=4).cells
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
     return write_text(out, body)
