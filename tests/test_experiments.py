@@ -114,6 +114,8 @@ def test_grid_on_fake_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(experiments, "TRAIN_NOTEBOOK", fake_notebook(
         tmp_path / "train.ipynb", FAKE_TRAIN, common + 'languages = ["en"]\nseeds = [0]\nkind = "method"'))
     monkeypatch.setattr(experiments, "COMPARE_NOTEBOOK", fake_notebook(tmp_path / "compare.ipynb", FAKE_COMPARE, common))
+    monkeypatch.setattr(experiments, "EMBEDDINGS_NOTEBOOK", fake_notebook(
+        tmp_path / "embed.ipynb", 'print("EMBEDDINGS of seed", seed)', common + "seed = 9"))
     built = []
     load = types.ModuleType("mlsearch.data.load")
     load.load_dataset = lambda cfg, progress=True: built.append(cfg.profile) or "dataset"
@@ -147,6 +149,7 @@ def test_grid_on_fake_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert timing["cells_run"] == 1 and timing["cells_skipped"] == 2 and timing["cells_failed"] == []
     html = (root / "report.html").read_text()
     assert "SUMMARY 8 rows" in html and "write_tables" not in html  # outputs shown, code hidden
+    assert "EMBEDDINGS of seed 0" in html  # 04 ran after 03 on the grid's first seed, in the same report
     assert (root / "tables" / "f1_summary.md").is_file()
     readme = (res / "README.md").read_text()
     assert "| benchmark | tiny | 6 | 0,1 |" in readme
