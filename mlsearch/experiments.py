@@ -7,7 +7,7 @@
    skipping sets whose every seed already has ``metrics.json`` — so an interrupted grid resumes;
 3. execute ``notebooks/03_compare.ipynb`` (tables and figures) and ``04_embeddings.ipynb`` (embedding
    maps from the grid's runs) and render ``report.html`` from both;
-4. write ``timing.json`` and refresh the provenance section of ``results/README.md``.
+4. write ``timing.json`` (``timing-baselines.json`` for other kinds) and refresh the provenance section of ``results/README.md``.
 
 ``<root>`` is ``<results_dir>/<source>/<profile>``: profiles and sources never share a folder.
 One notebook per language set (not per run) keeps papermill's per-notebook cost (a kernel start,
@@ -360,7 +360,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         "notebook_overhead_seconds_median": round(statistics.median(overheads), 2) if overheads else None,
         "per_cell": per_cell,
     }
-    write_json(root / "timing.json", timing)
+    write_json(root / timing_name(grid_kinds(cfg)), timing)
     from mlsearch.report import update_results_readme
 
     update_results_readme(Path(cfg.results_dir))
@@ -376,6 +376,12 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         )
     print(f"report: {root / 'report.html'}")
     return root
+
+
+def timing_name(kinds: list[str]) -> str:
+    """``timing.json`` for the method's grid (``make reproduce``), ``timing-baselines.json`` for a grid
+    with other kinds (``make baselines``), so neither run's record overwrites the other's."""
+    return "timing.json" if kinds == ["method"] else "timing-baselines.json"
 
 
 def _gpu_name() -> str | None:

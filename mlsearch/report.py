@@ -32,7 +32,8 @@ def render_report_html(executed: str | Path | list[str | Path], out: str | Path)
 def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
     """One record per ``<source>/<profile>`` folder holding runs: how, where and when it was produced.
 
-    From ``timing.json`` when the grid wrote one, else from the runs' ``run_info.json`` (command unknown).
+    One row per grid record (``timing.json``, ``timing-baselines.json``) when the grid wrote one, else
+    one from the runs' ``run_info.json`` (command unknown).
     """
     results_dir = Path(results_dir)
     records = []
@@ -51,18 +52,20 @@ def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
             "date": dates[-1][:10] if dates else "",
             "wall_minutes": "",
         }
-        timing_path = root / "timing.json"
-        if timing_path.is_file():
-            t = read_json(timing_path)
-            gpu = f", {t['gpus']}× {t['gpu_name']}" if t.get("gpu_name") else ""
-            rec.update(
-                command=t.get("command", ""),
-                seeds=",".join(str(s) for s in t.get("seeds", [])),
-                machine=f"{t.get('machine', '')}{gpu}",
-                date=str(t.get("date", ""))[:10],
-                wall_minutes=f"{float(t['wall_seconds']) / 60:.1f}" if "wall_seconds" in t else "",
-            )
-        records.append(rec)
+        timings = sorted(root.glob("timing*.json"), key=lambda p: (p.name != "timing.json", p.name))
+        for timing_path in timings or [None]:
+            row = dict(rec)
+            if timing_path is not None:
+                t = read_json(timing_path)
+                gpu = f", {t['gpus']}× {t['gpu_name']}" if t.get("gpu_name") else ""
+                row.update(
+                    command=t.get("command", ""),
+                    seeds=",".join(str(s) for s in t.get("seeds", [])),
+                    machine=f"{t.get('machine', '')}{gpu}",
+                    date=str(t.get("date", ""))[:10],
+                    wall_minutes=f"{float(t['wall_seconds']) / 60:.1f}" if "wall_seconds" in t else "",
+                )
+            records.append(row)
     return records
 
 
