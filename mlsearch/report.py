@@ -37,9 +37,15 @@ def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
     """
     results_dir = Path(results_dir)
     records = []
-    for root in sorted(p for p in results_dir.glob("*/*") if p.is_dir() and (p / "runs").is_dir()):
+    roots = [p for p in results_dir.glob("*/*") if p.is_dir() and ((p / "runs").is_dir() or any(p.glob("timing*.json")))]
+    for root in sorted(roots):
         infos = [read_json(p) for p in sorted((root / "runs").rglob("run_info.json"))]
         complete = len(list((root / "runs").rglob("metrics.json")))
+        if not complete and (root / "tables" / "f1.csv").is_file():
+            # run folders are local (not committed): count the runs the committed table holds
+            import pandas as pd
+
+            complete = len(pd.read_csv(root / "tables" / "f1.csv").drop_duplicates(["kind", "model", "seed"]))
         devices = sorted({str(i.get("cuda") or i["device"]) for i in infos if i.get("device")})
         dates = sorted(str(i["date"]) for i in infos if i.get("date"))
         rec: dict[str, Any] = {

@@ -188,3 +188,14 @@ def test_cells_never_mix_profiles(tmp_path: Path) -> None:
     quick, _, _ = tiny(tmp_path)
     other = dataclasses.replace(quick, profile="other")
     assert {c.notebook.parent.parent.parent for c in grid_cells(quick)} != {c.notebook.parent.parent.parent for c in grid_cells(other)}
+
+
+def test_provenance_of_a_committed_result_set_without_run_folders(tmp_path: Path) -> None:
+    """Run folders are not committed: a fresh clone lists the set from timing.json and tables/f1.csv."""
+    root = tmp_path / "benchmark" / "quick"
+    (root / "tables").mkdir(parents=True)
+    (root / "tables" / "f1.csv").write_text(
+        "kind,model,seed,eval_language,f1\nmethod,en,0,en,0.4\nmethod,en+de,0,en,0.5\nmethod,en+de,0,de,0.5\n")
+    (root / "timing.json").write_text(json.dumps({"command": "python -m mlsearch grid --profile quick", "seeds": [0],
+                                                  "machine": "m", "date": "2025-03-05", "wall_seconds": 60.0}))
+    assert "| benchmark | quick | 2 | 0 | `python -m mlsearch grid --profile quick` | m | 2025-03-05 | 1.0 |" in render_provenance(tmp_path)
