@@ -187,7 +187,7 @@ class Trainer:
         self.cfg, self.model, self.splits, self.align, self.device = cfg, model, splits, align, device
         self.world, self.rank = _dist()
         # fused kernels on CUDA; on CPU the multi-tensor (foreach) update: same numbers as the
-        # per-tensor loop (checked byte for byte on metrics.json), about 10% faster for these small models
+        # per-tensor loop (checked byte for byte on metrics.json); 21.0 s vs 23.2 s on one quick it+es model
         fused = device.type == "cuda"
         self.opt = torch.optim.AdamW(
             model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, **({"fused": True} if fused else {"foreach": True})
