@@ -25,13 +25,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlsearch import runinfo
 from mlsearch.config import RunConfig
 from mlsearch.data.dataset import Dataset
 from mlsearch.errors import ConfigError
-from mlsearch.evaluate import best_threshold, metrics
-from mlsearch.io import atomic_write, write_json
-from mlsearch.paths import model_name
+from mlsearch.evaluate import best_threshold
+from mlsearch.io import atomic_write
 
 USE_DIM = 512
 
@@ -194,8 +192,7 @@ def run_baseline(cfg: RunConfig, out: Path, ds: Dataset, trainer: str) -> dict:
     Files: ``config.json``, ``predictions.parquet`` (if ``eval.save_predictions``), ``run_info.json``,
     and ``metrics.json`` last (its presence marks a complete run).
     """
-    from mlsearch.checkpoint import config_hash
-    from mlsearch.train import _clean
+    from mlsearch.train import metrics_record, test_evaluation, write_run_folder
 
     t0 = time.perf_counter()
     train_langs = sorted(cfg.languages)
@@ -209,41 +206,19 @@ def run_baseline(cfg: RunConfig, out: Path, ds: Dataset, trainer: str) -> dict:
         valid[lang] = {"f1": f1, "threshold": thr}
     for i, lang in enumerate(eval_langs):
         frame = ds.split(lang, "test").reset_index(drop=True)
-        s = scores[lang, "test"]
-        evals[lang] = metrics(
-            frame["label"].to_numpy(), s, valid[lang]["threshold"], frame["query_id"].to_numpy(), cfg.eval.bootstrap, cfg.seed * 100 + i
-        )
-        preds.append(frame.assign(lang=lang, score=s)[["lang", "query_id", "product_id", "label", "score"]])
+        evals[lang], pred = test_evaluation(cfg, i, lang, frame, scores[lang, "test"], valid[lang]["threshold"])
+        preds.append(pred)
     n_pairs = sum(len(ds.split(lang, "train")) for lang in train_langs)
-    result = _clean(
-        {
-            "train_languages": train_langs,
-            "eval_languages": eval_langs,
-            "seed": cfg.seed,
-            "kind": cfg.kind,
-            "profile": cfg.profile,
-            "source": cfg.data.source,
-            "dataset": ds.name,
-            "model": model_name(cfg.languages),
-            "warm_start_language": None,
-            "best_epoch": extra.get("best_epoch"),
-            "epochs": extra.get("epochs"),
-            "n_parameters": n_params,
-            "config_hash": config_hash(cfg),
-            "eval": evals,
-            "valid": valid,
-        }
+    result = metrics_record(
+        cfg, ds, train_langs, eval_langs, evals, valid, warm_start_language=None,
+        best_epoch=extra.get("best_epoch"), epochs=extra.get("epochs"), n_params=n_params,
     )
-    write_json(out / "config.json", cfg.to_dict())
-    if cfg.eval.save_predictions:
-        table = pd.concat(preds, ignore_index=True)
-        atomic_write(out / "predictions.parquet", lambda p: table.to_parquet(p, index=False))
-    write_json(
-        out / "run_info.json",
-        runinfo.collect(
-            device="cpu", train_seconds=train_seconds, pairs_per_second=n_pairs * max(extra.get("epochs") or 1, 1) / max(train_seconds, 1e-9),
-            world_size=1, resumed_from_epoch=None,
-        ),
-    )
-    write_json(out / "metrics.json", result)
+    info = {
+        "device": "cpu",
+        "train_seconds": train_seconds,
+        "pairs_per_second": n_pairs * max(extra.get("epochs") or 1, 1) / max(train_seconds, 1e-9),
+        "world_size": 1,
+        "resumed_from_epoch": None,
+    }
+    write_run_folder(out, cfg, result, preds, info)
     return result

@@ -361,6 +361,53 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def test_evaluation(cfg: RunConfig, i: int, lang: str, frame: pd.DataFrame, scores: np.ndarray, threshold: float):
+    """Test metrics of the ``i``-th evaluation language at a validation threshold, and its predictions."""
+    ev = metrics(frame["label"].to_numpy(), scores, threshold, frame["query_id"].to_numpy(), cfg.eval.bootstrap, cfg.seed * 100 + i)
+    return ev, frame.assign(lang=lang, score=scores)[["lang", "query_id", "product_id", "label", "score"]]
+
+
+def metrics_record(
+    cfg: RunConfig, ds: Dataset, train_langs: list[str], eval_langs: list[str], evals: dict, valid: dict, *,
+    warm_start_language: str | None, best_epoch: int | None, epochs: int | None, n_params: int,
+) -> dict:
+    """The content of ``metrics.json``, the same for every model kind (nothing time- or machine-dependent)."""
+    return _clean(
+        {
+            "train_languages": train_langs,
+            "eval_languages": eval_langs,
+            "seed": cfg.seed,
+            "kind": cfg.kind,
+            "profile": cfg.profile,
+            "source": cfg.data.source,
+            "dataset": ds.name,
+            "model": model_name(cfg.languages),
+            "warm_start_language": warm_start_language,
+            "best_epoch": best_epoch,
+            "epochs": epochs,
+            "n_parameters": n_params,
+            "config_hash": checkpoint.config_hash(cfg),
+            "eval": evals,
+            "valid": valid,
+        }
+    )
+
+
+def write_run_folder(
+    out: Path, cfg: RunConfig, result: dict, preds: list[pd.DataFrame], info: dict, curves: pd.DataFrame | None = None
+) -> None:
+    """config.json, curves.csv, predictions.parquet, run_info.json, then metrics.json last: its presence
+    marks a complete run."""
+    write_json(out / "config.json", cfg.to_dict())
+    if curves is not None:
+        atomic_write(out / "curves.csv", lambda p: curves.to_csv(p, index=False))
+    if cfg.eval.save_predictions:
+        table = pd.concat(preds, ignore_index=True)
+        atomic_write(out / "predictions.parquet", lambda p: table.to_parquet(p, index=False))
+    write_json(out / "run_info.json", runinfo.collect(**info))
+    write_json(out / "metrics.json", result)
+
+
 def train_and_evaluate(
     cfg: RunConfig, run_dir: Path | None = None, dataset: Dataset | None = None, progress: bool = True
 ) -> dict:
@@ -496,46 +543,21 @@ def train_and_evaluate(
             thr = state["best_valid"][lang]["threshold"]
         else:  # zero-shot: no labels of this language anywhere, so the training languages' mean threshold
             thr = float(np.mean([v["threshold"] for v in state["best_valid"].values()]))
-        evals[lang] = metrics(
-            frame["label"].to_numpy(), scores, thr, frame["query_id"].to_numpy(), cfg.eval.bootstrap, cfg.seed * 100 + i
-        )
-        preds.append(frame.assign(lang=lang, score=scores)[["lang", "query_id", "product_id", "label", "score"]])
+        evals[lang], pred = test_evaluation(cfg, i, lang, frame, scores, thr)
+        preds.append(pred)
 
-    result = _clean(
-        {
-            "train_languages": train_langs,
-            "eval_languages": eval_langs,
-            "seed": cfg.seed,
-            "kind": cfg.kind,
-            "profile": cfg.profile,
-            "source": cfg.data.source,
-            "dataset": ds.name,
-            "model": model_name(cfg.languages),
-            "warm_start_language": warm_lang,
-            "best_epoch": state["best_epoch"],
-            "epochs": cfg.train.epochs,
-            "n_parameters": n_parameters(model),
-            "config_hash": checkpoint.config_hash(cfg),
-            "eval": evals,
-            "valid": state["best_valid"],
-        }
+    result = metrics_record(
+        cfg, ds, train_langs, eval_langs, evals, state["best_valid"], warm_start_language=warm_lang,
+        best_epoch=state["best_epoch"], epochs=cfg.train.epochs, n_params=n_parameters(model),
     )
     if rank == 0:
-        write_json(out / "config.json", cfg.to_dict())
+        info = {
+            "device": str(device),
+            "train_seconds": train_seconds,
+            "pairs_per_second": trainer.pairs_seen / max(train_seconds, 1e-9),
+            "world_size": world,
+            "resumed_from_epoch": resumed_from,
+        }
         curves = pd.DataFrame(state["curves"], columns=["epoch", "phase", "language", "loss", "valid_f1"])
-        atomic_write(out / "curves.csv", lambda p: curves.to_csv(p, index=False))
-        if cfg.eval.save_predictions:
-            table = pd.concat(preds, ignore_index=True)
-            atomic_write(out / "predictions.parquet", lambda p: table.to_parquet(p, index=False))
-        write_json(
-            out / "run_info.json",
-            runinfo.collect(
-                device=str(device),
-                train_seconds=train_seconds,
-                pairs_per_second=trainer.pairs_seen / max(train_seconds, 1e-9),
-                world_size=world,
-                resumed_from_epoch=resumed_from,
-            ),
-        )
-        write_json(out / "metrics.json", result)  # last: its presence marks a complete run
+        write_run_folder(out, cfg, result, preds, info, curves)
     return result
