@@ -31,7 +31,16 @@ _NOT_HASHED = {
     ("eval", "bootstrap"),
     ("eval", "save_predictions"),
     ("results_dir",),
+    ("point",),
     ("grid",),
+}
+#: Keys added after results were published: left out of the hash at their default, so the hash of
+#: every config that does not use them is what it was.
+_OMITTED_AT_DEFAULT = {
+    ("data", "train_share"): 1.0,
+    ("data", "train_share_by_language"): {},
+    ("data", "product_alignment_share"): 1.0,
+    ("data", "query_alignment_share"): 1.0,
 }
 
 
@@ -43,6 +52,9 @@ def config_hash(cfg: RunConfig) -> str:
         for part in key[:-1]:
             node = node[part]
         node.pop(key[-1], None)
+    for (section, key), default in _OMITTED_AT_DEFAULT.items():
+        if d[section].get(key) == default:
+            d[section].pop(key)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 

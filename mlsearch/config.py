@@ -71,6 +71,14 @@ class DataConfig:
     query_map_file: str = ""
     #: Share of training queries carved out for validation when a source has no validation split.
     valid_share: float = 0.1
+    # --- less data from the same dataset (any source; mlsearch/data/subsample.py), for the study ---
+    #: Share of each language's training queries kept (whole queries, nested across shares; valid and
+    #: test untouched). ``train_share_by_language`` overrides it for single languages.
+    train_share: float = 1.0
+    train_share_by_language: dict[str, float] = field(default_factory=dict)
+    #: Share of product / query mappings kept per language pair (nested across shares).
+    product_alignment_share: float = 1.0
+    query_alignment_share: float = 1.0
 
 
 @dataclass
@@ -184,6 +192,9 @@ class RunConfig:
     kind: str = "method"
     #: Results root; run folders go under ``<results>/<source>/<profile>/``.
     results_dir: str = "results"
+    #: Study runs only (mlsearch/study.py): the folder of this run's data point under
+    #: ``<results>/<source>/<profile>/study/runs/``; empty for the language grid.
+    point: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -223,10 +234,17 @@ class RunConfig:
                 "model.heads",
                 "choose heads that divide d_model",
             )
-        for key in ("cross_listed_share", "label_noise", "valid_share"):
+        for key in ("cross_listed_share", "label_noise", "valid_share", "product_alignment_share", "query_alignment_share"):
             value = getattr(self.data, key)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"data.{key} must be in [0, 1], got {value}", f"data.{key}", "use a share")
+        shares = {"data.train_share": self.data.train_share}
+        shares |= {f"data.train_share_by_language.{k}": v for k, v in self.data.train_share_by_language.items()}
+        for key, value in shares.items():
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"{key} must be in (0, 1], got {value}", key, "keep a positive share of the training queries")
+        if self.data.train_share_by_language:
+            _check_languages(list(self.data.train_share_by_language), "data.train_share_by_language")
         if not 1 <= self.grid.max_languages <= len(self.grid.languages):
             raise ConfigError(
                 f"grid.max_languages must be in 1..{len(self.grid.languages)}, got {self.grid.max_languages}",

@@ -2,7 +2,8 @@
 
 Profiles and sources never share a folder. A run folder is ``runs/<model>/seed<k>`` for the method
 and ``runs/<kind>/<model>/seed<k>`` for a baseline or ablation, where ``<model>`` joins the training
-languages in the fixed order en, de, fr, it, es, ja (e.g. ``de+fr``).
+languages in the fixed order en, de, fr, it, es, ja (e.g. ``de+fr``). Runs of the study
+(``mlsearch.study``) go under ``study/runs/<point>/`` instead of ``runs/``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def results_root(cfg: RunConfig) -> Path:
 
 
 def run_dir(cfg: RunConfig) -> Path:
-    base = results_root(cfg) / "runs"
+    base = results_root(cfg) / "study" / "runs" / cfg.point if cfg.point else results_root(cfg) / "runs"
     if cfg.kind != "method":
         base = base / cfg.kind
     return base / model_name(cfg.languages) / f"seed{cfg.seed}"

@@ -30,6 +30,8 @@ _ESCI_KEYS = ("esci_small_version", "esci_positive")
 _PAIRS_KEYS = ("pairs_file", "product_map_file", "query_map_file")
 #: Parameters that never change what a source produces (where files live, whether to download).
 _NEVER = ("cache_dir", "esci_dir", "esci_download")
+#: Applied after the cache (mlsearch/data/subsample.py): one cached dataset serves every share.
+_SUBSAMPLE = ("train_share", "train_share_by_language", "product_alignment_share", "query_alignment_share")
 
 
 def _code_fingerprint() -> str:
@@ -57,7 +59,7 @@ def _file_stamp(path_str: str) -> Any:
 
 def cache_key(data: DataConfig) -> dict[str, Any]:
     """The inputs that decide a source's Dataset (what the cache folder's hash is taken of)."""
-    params = {k: v for k, v in dataclasses.asdict(data).items() if k not in _NEVER}
+    params = {k: v for k, v in dataclasses.asdict(data).items() if k not in _NEVER + _SUBSAMPLE}
     if data.source != "esci":
         params = {k: v for k, v in params.items() if k not in _ESCI_KEYS}
     if data.source == "pairs":
@@ -131,7 +133,14 @@ def _check_languages(data: DataConfig, available: list[str]) -> None:
 
 
 def load_dataset(cfg: RunConfig, progress: bool = True) -> Dataset:
-    """The Dataset of ``cfg.data``: from the cache when present, else built, validated and cached."""
+    """The Dataset of ``cfg.data``: from the cache when present, else built, validated and cached;
+    then the shares of training queries and mappings that ``cfg.data`` asks for (all by default)."""
+    from mlsearch.data.subsample import subsample
+
+    return subsample(_load_whole(cfg, progress), cfg.data).validate()
+
+
+def _load_whole(cfg: RunConfig, progress: bool) -> Dataset:
     data = cfg.data
     known = _source_languages(data)
     if known is not None:
