@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PROFILE ?= auto
 JOBS   ?=
 
-.PHONY: venv reproduce baselines test lint lab grid bench study lock clean
+.PHONY: venv reproduce baselines test lint lab grid bench study study-cpu lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ BASELINE_KINDS := [method,tfidf,use,shared,no_align,product_align,query_align,no
 baselines: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use]'
 	$(BIN)/python -m mlsearch grid --profile $(PROFILE) --set 'grid.kinds=$(BASELINE_KINDS)' $(if $(JOBS),-j $(JOBS))
+
+# The study (mlsearch/study.py, params/study/<profile>.yaml): gain curves over data size and alignment
+# data. `make study` follows PROFILE (auto: the full GPU study with a GPU, else the CPU one);
+# `make study-cpu` is the reduced CPU study (under an hour on 2 cores). Complete cells are skipped.
+study: $(STAMP)
+	$(BIN)/python -m mlsearch study --profile $(PROFILE) $(if $(JOBS),-j $(JOBS))
+
+study-cpu: $(STAMP)
+	$(BIN)/python -m mlsearch study --profile quick $(if $(JOBS),-j $(JOBS))
 
 test: $(STAMP)
 	$(BIN)/python -m mlsearch.nbtest build/nbtest

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mlsearch {benchmark,train,grid,bench} ...``.
+"""Command line: ``python -m mlsearch {benchmark,train,grid,study,bench} ...``.
 
 Every subcommand takes its configuration the same way: ``--profile NAME`` (``params/base.yaml`` +
 ``params/NAME.yaml``), any number of ``--params FILE`` layered after it, and ``--set key=value``
@@ -84,6 +84,25 @@ def cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from mlsearch.study import SWEEPS, find_study, load_study, run_study
+
+    if args.profile == "auto":
+        import torch
+
+        args.profile = "full" if torch.cuda.is_available() else "quick"
+        print(f"profile auto → {args.profile} ({'CUDA GPU found' if args.profile == 'full' else 'no CUDA GPU'})")
+    path = find_study(args.profile, args.study)
+    sweeps = [s.strip() for s in args.sweeps.split(",") if s.strip()] if args.sweeps else None
+    if sweeps is not None and (not sweeps or any(s not in SWEEPS for s in sweeps)):
+        raise ConfigError(f"unknown sweep(s) in {args.sweeps!r}", "--sweeps", f"choose from {', '.join(SWEEPS)}")
+    spec = load_study(path, sweeps)
+    extra = parse_sets(args.set or [])
+    results_dir = str(extra.pop("results_dir", "results"))
+    run_study(spec, path, results_dir=results_dir, jobs=args.jobs, extra=extra, dry_run=args.dry_run)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from mlsearch.bench import main as bench_main
 
@@ -108,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("-j", "--jobs", type=int, default=None, help="cells run at once (default: grid.jobs)")
     p.set_defaults(func=cmd_grid)
+
+    p = sub.add_parser("study", help="run the study's sweeps (data size, alignment data) and notebook 05")
+    p.add_argument("--profile", default="quick", help="study of params/study/NAME.yaml (quick, full, auto; default quick)")
+    p.add_argument("--study", metavar="FILE", help="a study file instead of params/study/<profile>.yaml")
+    p.add_argument("--sweeps", help="comma-separated subset of size,alignment,low_resource,align_form (default: the file's)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one run parameter in every cell")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="cells run at once (default: the study file's, else grid.jobs)")
+    p.add_argument("--dry-run", action="store_true", help="list the cells and which are complete; train nothing")
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("bench", help="training throughput benchmark (see --help of the subcommand)")
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -240,10 +240,10 @@ def _cell_params(params: dict[str, Any], cell: Cell) -> dict[str, Any]:
     return out
 
 
-def _train_seconds(cell: Cell) -> float:
-    """Sum of the training wall time the runs of a cell recorded (0 where unknown)."""
+def train_seconds(run_dirs: list[Path]) -> float:
+    """Sum of the training wall time the runs in ``run_dirs`` recorded (0 where unknown)."""
     total = 0.0
-    for d in cell.run_dirs:
+    for d in run_dirs:
         info = d / "run_info.json"
         if info.is_file():
             total += float(read_json(info).get("train_seconds", 0.0))
@@ -255,13 +255,44 @@ def _grid_command() -> str:
     return "python -m mlsearch " + " ".join(shlex.quote(a) for a in argv)
 
 
+def run_cells(specs: list[tuple], jobs: int, gpus: int, desc: str) -> list[dict[str, Any]]:
+    """Execute notebook cells (``_run_cell`` argument tuples), ``jobs`` at a time, one GPU per worker
+    when there are several, with one progress bar; returns one result dict per cell (never raises
+    for a failed cell: the caller reports them)."""
+    from tqdm.auto import tqdm
+
+    results: list[dict[str, Any]] = []
+    bar = tqdm(total=len(specs), desc=desc, unit="cell", disable=not specs)
+    if jobs == 1:
+        for spec in specs:
+            bar.set_postfix_str(spec[0])
+            results.append(_run_cell(*spec))
+            bar.update()
+    else:
+        ctx = mp.get_context("spawn")  # no CUDA state inherited by forking
+        counter = ctx.Value("i", 0)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(counter, gpus)) as pool:
+            pending: set[Future] = {pool.submit(_run_cell, *spec) for spec in specs}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        results.append(fut.result())
+                        bar.update()
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+    bar.close()
+    return results
+
+
 # ----------------------------------------------------------------------------- the grid
 def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs: int | None) -> Path:
     """Run the whole grid for ``cfg``'s profile and source; returns the results root.
 
     Raises MlsearchError naming the failed cells (and their executed notebooks) if any failed.
     """
-    from tqdm.auto import tqdm
 
     from mlsearch.data.card import write_card
     from mlsearch.data.load import load_dataset
@@ -287,38 +318,16 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         else:
             todo.append(cell)
     cwd = os.getcwd()
-    results: list[dict[str, Any]] = []
     specs = [
         (c.name, str(TRAIN_NOTEBOOK), str(c.notebook), _cell_params(params, c), cwd)
         for c in todo
     ]
-    bar = tqdm(total=len(specs), desc=f"grid {cfg.profile}", unit="cell", disable=not specs)
-    if jobs == 1:
-        for spec in specs:
-            bar.set_postfix_str(spec[0])
-            results.append(_run_cell(*spec))
-            bar.update()
-    else:
-        ctx = mp.get_context("spawn")  # no CUDA state inherited by forking
-        counter = ctx.Value("i", 0)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(counter, gpus)) as pool:
-            pending: set[Future] = {pool.submit(_run_cell, *spec) for spec in specs}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        results.append(fut.result())
-                        bar.update()
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
-    bar.close()
+    results = run_cells(specs, jobs, gpus, f"grid {cfg.profile}")
 
     failed = [r for r in results if not r["ok"]]
     by_name = {c.name: c for c in todo}
     per_cell = [
-        {"model": r["name"], "ok": r["ok"], "seconds": round(r["seconds"], 2), "train_seconds": round(_train_seconds(by_name[r["name"]]), 2)}
+        {"model": r["name"], "ok": r["ok"], "seconds": round(r["seconds"], 2), "train_seconds": round(train_seconds(by_name[r["name"]].run_dirs), 2)}
         for r in results
     ]
     overheads = [c["seconds"] - c["train_seconds"] for c in per_cell if c["ok"] and c["train_seconds"] > 0]

@@ -1,8 +1,9 @@
 """Prepare the notebooks for ``pytest --nbval-lax`` with the tiny profile.
 
 ``python -m mlsearch.nbtest build/nbtest`` copies every ``notebooks/*.ipynb`` into the folder with
-papermill's parameters injected but nothing executed (``prepare_only``): ``profile="tiny"`` and a
-results folder inside the build folder, for each notebook that declares those parameters. nbval then
+papermill's parameters injected but nothing executed (``prepare_only``): ``profile="tiny"``, a
+results folder inside the build folder and ``train_missing=True`` (notebook 05 trains the tiny study
+itself), for each notebook that declares those parameters. nbval then
 executes the copies, so the notebook tests run the real notebooks with tiny data.
 """
 
@@ -25,7 +26,7 @@ def prepare(out: Path, notebooks: Path = ROOT / "notebooks") -> list[Path]:
     written = []
     for nb in sorted(notebooks.glob("*.ipynb")):
         declared = pm.inspect_notebook(str(nb))
-        wanted = dict(TINY, results_dir=str(results))
+        wanted = dict(TINY, results_dir=str(results), train_missing=True)
         params = {k: v for k, v in wanted.items() if k in declared}
         target = out / nb.name
         pm.execute_notebook(str(nb), str(target), parameters=params, prepare_only=True, progress_bar=False, cwd=str(ROOT))

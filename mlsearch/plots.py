@@ -233,3 +233,158 @@ def plot_embedding_maps(coords: dict[str, np.ndarray], items: pd.DataFrame, titl
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- the study (mlsearch.study)
+KIND_STYLE = {"method": ("tab:red", "o", "method (alignment)"), "no_align": ("tab:blue", "s", "no alignment"),
+              "shared": ("tab:green", "^", "shared encoder"), "align_l2": ("tab:purple", "v", "L2 alignment"),
+              "align_cosine": ("tab:brown", "D", "cosine alignment")}
+
+
+def _kind_style(kind: str) -> tuple[str, str, str]:
+    return KIND_STYLE.get(kind, ("tab:gray", "x", kind))
+
+
+def _ci(g: pd.DataFrame) -> np.ndarray:
+    """Asymmetric error bars (2 × n) from gain_low/high; zero where there is no interval."""
+    lo = (g["gain_pct"] - g["gain_low"]).fillna(0).to_numpy()
+    hi = (g["gain_high"] - g["gain_pct"]).fillna(0).to_numpy()
+    return np.vstack([lo, hi])
+
+
+def _panels(n: int, width: float = 3.0, height: float = 3.0):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, axes[0]
+
+
+def plot_gain_vs_size(size: pd.DataFrame) -> plt.Figure | None:
+    """Relative F1 gain over monolingual against training pairs per language, a panel per language
+    (and one for the mean over languages, against the size factor); bars: 95% interval over seeds."""
+    if size.empty:
+        return None
+    langs = [lang for lang in _langs(size.loc[size["eval_language"] != "mean", "eval_language"])] + ["mean"]
+    fig, axes = _panels(len(langs))
+    for ax, lang in zip(axes, langs, strict=True):
+        part = size[size["eval_language"] == lang]
+        for kind, g in part.groupby("kind", sort=False):
+            g = g.sort_values("factor")
+            x = g["factor"] if lang == "mean" else g["train_pairs"]
+            color, marker, label = _kind_style(kind)
+            ax.errorbar(x, g["gain_pct"], yerr=_ci(g), fmt=f"-{marker}", color=color, ms=4, capsize=2, label=label)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{lang} (mean over languages)" if lang == "mean" else lang, fontsize=10)
+        ax.set_xlabel("× default training size" if lang == "mean" else "training pairs of this language")
+    axes[0].set_ylabel("F1 change vs monolingual (%)")
+    axes[-1].legend(fontsize=7)
+    fig.suptitle("When does multilingual training help? Gain by training data per language", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_f1_vs_size(runs: pd.DataFrame) -> plt.Figure | None:
+    """Absolute test F1 (mean over seeds) against the size factor: monolingual and each 5-language kind."""
+    r = runs[(runs["low_language"] == "") & (runs["product_share"] == 1.0) & (runs["query_share"] == 1.0)]
+    if r.empty:
+        return None
+    langs = _langs(r["eval_language"])
+    fig, axes = _panels(len(langs))
+    for ax, lang in zip(axes, langs, strict=True):
+        part = r[r["eval_language"] == lang]
+        mono = part[part["n_languages"] == 1].groupby("factor")["f1"].agg(["mean", "std"]).reset_index()
+        ax.errorbar(mono["factor"], mono["mean"], yerr=mono["std"].fillna(0), fmt="-o", color="black", ms=4, capsize=2, label="monolingual")
+        for kind, g in part[part["n_languages"] > 1].groupby("kind", sort=False):
+            g = g.groupby("factor")["f1"].agg(["mean", "std"]).reset_index()
+            color, marker, label = _kind_style(kind)
+            ax.errorbar(g["factor"], g["mean"], yerr=g["std"].fillna(0), fmt=f"-{marker}", color=color, ms=4, capsize=2, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_title(lang, fontsize=10)
+        ax.set_xlabel("× default training size")
+    axes[0].set_ylabel("test F1 (mean ± std over seeds)")
+    axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gain_vs_alignment(align: pd.DataFrame) -> plt.Figure | None:
+    """Gain of the method at the default size against the share of product mappings kept (query
+    mappings all kept); the point without query mappings is drawn apart."""
+    if align.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    prod = align[align["query_share"] == 1.0]
+    for lang, g in prod.groupby("eval_language", sort=False):
+        g = g.sort_values("product_share")
+        bold = lang == "mean"
+        ax.errorbar(g["product_share"], g["gain_pct"], yerr=_ci(g) if bold else None, fmt="-o" if bold else "-",
+                    color="black" if bold else None, lw=2 if bold else 1, alpha=1 if bold else 0.6, ms=4, capsize=3,
+                    label="mean over languages (95% interval)" if bold else lang)
+    noq = align[(align["query_share"] < 1.0) & (align["product_share"] == 1.0) & (align["eval_language"] == "mean")]
+    for _, r in noq.iterrows():
+        ax.errorbar([1.04], [r["gain_pct"]], yerr=_ci(r.to_frame().T), fmt="D", color="tab:orange", capsize=3,
+                    label=f"all products, {r['query_share']:g} of query mappings (mean)")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("share of product mappings kept (query mappings: all)")
+    ax.set_ylabel("F1 change vs monolingual (%)")
+    ax.set_title("Gain by amount of alignment data (default size)", fontsize=11)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_low_resource(low: pd.DataFrame) -> plt.Figure | None:
+    """Gain on one language when it has 1/16 of its data (others at the default), next to its gain at
+    the default size; bars: 95% interval over seeds."""
+    if low.empty:
+        return None
+    langs = _langs(low["eval_language"])
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    x = np.arange(len(langs))
+    for i, (setting, label, color) in enumerate([("default", "all at ×1", "tab:gray"), ("low", "this language at ×{f:g}", "tab:red")]):
+        g = low[low["setting"] == setting].set_index("eval_language").reindex(langs)
+        factor = float(low.loc[low["setting"] == "low", "low_factor"].iloc[0]) if setting == "low" else 1.0
+        ax.bar(x + (i - 0.5) * 0.38, g["gain_pct"], 0.38, yerr=_ci(g.reset_index()), capsize=3, color=color,
+               label=label.format(f=factor))
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, langs)
+    ax.set_ylabel("F1 change vs monolingual (%)")
+    ax.set_title("One low-resource language among four at the default size", fontsize=11)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_align_form(form: pd.DataFrame) -> plt.Figure | None:
+    """Gain (mean over languages) of each alignment objective at the sweep's sizes."""
+    m = form[form["eval_language"] == "mean"]
+    if m.empty:
+        return None
+    factors = sorted(m["factor"].unique())
+    losses = [k for k in ("contrastive", "cosine", "l2") if k in set(m["align_loss"])]
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    x = np.arange(len(factors))
+    w = 0.8 / len(losses)
+    for i, loss in enumerate(losses):
+        g = m[m["align_loss"] == loss].set_index("factor").reindex(factors)
+        ax.bar(x + (i - (len(losses) - 1) / 2) * w, g["gain_pct"], w, yerr=_ci(g.reset_index()), capsize=3, label=loss)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, [f"×{f:g}" for f in factors])
+    ax.set_xlabel("training size")
+    ax.set_ylabel("F1 change vs monolingual (%), mean")
+    ax.set_title("Alignment objective", fontsize=11)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_study_figures(tables: dict[str, pd.DataFrame], runs: pd.DataFrame, folder: str | Path) -> dict[str, Path]:
+    """The study's figures as PNG under ``folder`` (those whose sweep ran)."""
+    folder = Path(folder)
+    figures = {
+        "gain_vs_size": plot_gain_vs_size(tables["size"]),
+        "f1_vs_size": plot_f1_vs_size(runs),
+        "gain_vs_alignment": plot_gain_vs_alignment(tables["alignment"]),
+        "low_resource": plot_low_resource(tables["low_resource"]),
+        "align_form": plot_align_form(tables["align_form"]),
+    }
+    return {name: save(fig, folder / f"{name}.png") for name, fig in figures.items() if fig is not None}

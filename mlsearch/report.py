@@ -72,6 +72,18 @@ def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
                     wall_minutes=f"{float(t['wall_seconds']) / 60:.1f}" if "wall_seconds" in t else "",
                 )
             records.append(row)
+        study = root / "study" / "timing.json"
+        if study.is_file():  # the study (mlsearch.study) of this profile
+            t = read_json(study)
+            n = len(list((root / "study" / "runs").rglob("metrics.json")))
+            if not n and (root / "study" / "tables" / "runs.csv").is_file():
+                import pandas as pd
+
+                n = len(pd.read_csv(root / "study" / "tables" / "runs.csv").drop_duplicates(["point", "kind", "model", "seed"]))
+            gpu = f", {t['gpus']}× GPU" if t.get("gpus") else ""
+            records.append(dict(rec, profile=f"{root.name} (study)", runs=n, command=t.get("command", ""),
+                                seeds=",".join(str(s) for s in t.get("seeds", [])), machine=f"{t.get('machine', '')}{gpu}",
+                                date=str(t.get("date", ""))[:10], wall_minutes=f"{float(t['wall_seconds']) / 60:.1f}"))
     return records
 
 

@@ -1,0 +1,198 @@
+"""The study: subsampling, the study file, its cells, and the gain arithmetic (checked by hand)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlsearch import study as st
+from mlsearch.config import load_config, profile_files
+from mlsearch.data.benchmark import generate
+from mlsearch.data.subsample import subsample
+from mlsearch.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tiny_ds():
+    return generate(load_config(profile_files("tiny")).data)
+
+
+def _data(**overrides):
+    return load_config(profile_files("tiny"), {f"data.{k}": v for k, v in overrides.items()}).data
+
+
+def _train_qids(ds, lang):
+    p = ds.pairs
+    return set(p.loc[(p["lang"] == lang) & (p["split"] == "train"), "query_id"])
+
+
+# ----------------------------------------------------------------------------- subsampling
+def test_default_shares_return_the_dataset_itself(tiny_ds):
+    assert subsample(tiny_ds, _data()) is tiny_ds
+
+
+def test_train_share_keeps_whole_queries_nested_and_leaves_valid_test_alone(tiny_ds):
+    half, quarter = subsample(tiny_ds, _data(train_share=0.5)), subsample(tiny_ds, _data(train_share=0.25))
+    for lang in tiny_ds.languages:
+        full_q, half_q, quarter_q = _train_qids(tiny_ds, lang), _train_qids(half, lang), _train_qids(quarter, lang)
+        assert len(half_q) == round(len(full_q) * 0.5)
+        assert quarter_q <= half_q <= full_q  # nested
+        for split in ("valid", "test"):
+            pd.testing.assert_frame_equal(half.split(lang, split), tiny_ds.split(lang, split))
+        # whole queries: every kept query has all its candidate pairs
+        kept = half.split(lang, "train")
+        orig = tiny_ds.split(lang, "train")
+        assert len(kept) == orig["query_id"].isin(half_q).sum()
+
+
+def test_dropped_training_queries_take_their_query_mappings_with_them(tiny_ds):
+    small = subsample(tiny_ds, _data(train_share=0.25))
+    train_text = {lang: set(small.split(lang, "train")["query"]) for lang in small.languages}
+    qa = small.query_alignment
+    assert len(qa) < len(tiny_ds.query_alignment)
+    for row in qa.itertuples():
+        assert row.text_a in train_text[row.lang_a] and row.text_b in train_text[row.lang_b]
+    assert len(small.product_alignment) == len(tiny_ds.product_alignment)  # the catalogue is not the traffic
+
+
+def test_mapping_shares_per_language_pair(tiny_ds):
+    some = subsample(tiny_ds, _data(product_alignment_share=0.3, query_alignment_share=0.0))
+    assert len(some.query_alignment) == 0
+    for (a, b), n in tiny_ds.product_alignment.groupby(["lang_a", "lang_b"]).size().items():
+        kept = some.product_alignment
+        assert ((kept["lang_a"] == a) & (kept["lang_b"] == b)).sum() == max(1, round(n * 0.3))
+    more = subsample(tiny_ds, _data(product_alignment_share=0.6))
+    key = ["lang_a", "text_a", "lang_b", "text_b"]
+    assert set(map(tuple, some.product_alignment[key].to_numpy())) <= set(map(tuple, more.product_alignment[key].to_numpy()))
+
+
+def test_one_low_resource_language(tiny_ds):
+    low = subsample(tiny_ds, _data(train_share_by_language={"de": 0.25}))
+    assert len(_train_qids(low, "de")) == round(len(_train_qids(tiny_ds, "de")) * 0.25)
+    assert _train_qids(low, "en") == _train_qids(tiny_ds, "en")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("data.train_share", 0.0, "data.train_share must be in (0, 1]"),
+        ("data.train_share", 1.5, "data.train_share must be in (0, 1]"),
+        ("data.product_alignment_share", -0.1, "data.product_alignment_share must be in [0, 1]"),
+        ("data.train_share_by_language", {"xx": 0.5}, "unknown language code"),
+    ],
+)
+def test_bad_shares_are_config_errors(key, value, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        load_config(profile_files("tiny"), {key: value})
+
+
+# ----------------------------------------------------------------------------- the study file and its cells
+def test_committed_study_files_load_and_the_cpu_study_has_its_cells():
+    for name in ("tiny", "quick", "full"):
+        st.load_study(ROOT / "params" / "study" / f"{name}.yaml")
+    spec = st.load_study(ROOT / "params" / "study" / "quick.yaml")
+    cells = st.study_cells(spec, ["en", "de", "fr", "it", "es"])
+    names = [c.name for c in cells]
+    assert len(names) == len(set(names))
+    # size: 5 factors × (5 mono + 3 kinds); alignment: 4 product + 1 query points (×1 shared with size);
+    # low resource: 5 × (mono + all five); align form: 2 factors × 2 kinds (references shared with size)
+    assert len(cells) == 5 * 8 + 5 + 10 + 4
+    assert "x1/en+de+fr+it+es" in names and "x1-it0.0625/it" in names and "x1-prod0.1/en+de+fr+it+es" in names
+    assert not any("prod" in n for n in names if "+" not in n)  # monolingual models ignore alignment shares
+    assert cells[0].name == "x2/en+de+fr+it+es" or cells[0].point == "x2"  # longest first
+    by_name = {c.name: c for c in cells}
+    assert dict(by_name["x0.5/en"].data) == {"data.train_share": 0.25}  # the dataset is generated at ×2
+    assert dict(by_name["x1-it0.0625/it"].data)["data.train_share_by_language"] == {"it": 0.03125}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("size:\n  factorz: [1]\n", "unknown parameter 'size.factorz'"),
+        ("size:\n  factors: [0, 1]\n", "size.factors must be positive"),
+        ("sweeps: [size, bogus]\n", "unknown or no sweeps"),
+        ("size:\n  kinds: [method, nope]\n", "unknown model kind"),
+        ("alignment:\n  product_share: [2]\n", "shares in \\[0, 1\\]"),
+        ("low_resource:\n  factor: 0\n", "low_resource.factor"),
+    ],
+)
+def test_bad_study_files_are_config_errors(tmp_path, text, message):
+    path = tmp_path / "s.yaml"
+    path.write_text("profile: tiny\n" + text)
+    with pytest.raises(ConfigError, match=message):
+        st.load_study(path)
+
+
+def test_cli_study_dry_run_and_errors(tmp_path):
+    run = [sys.executable, "-m", "mlsearch", "study", "--profile", "tiny", "--set", f"results_dir={tmp_path}"]
+    ok = subprocess.run([*run, "--dry-run"], capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert "14 cells × 2 seeds" in ok.stdout and "todo  x1/en+de+fr" in ok.stdout
+    bad = subprocess.run([*run, "--sweeps", "size,bogus"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown sweep(s)")
+    missing = subprocess.run([*run[:4], "--profile", "nope"], capture_output=True, text=True, cwd=ROOT)
+    assert missing.returncode == 2 and "no study file" in missing.stderr
+
+
+def test_a_run_of_other_settings_is_never_reused(tmp_path):
+    spec = st.load_study(ROOT / "params" / "study" / "tiny.yaml", ["size"])
+    cell = st.study_cells(spec, ["en", "de", "fr"])[-1]
+    for seed in spec.seeds:
+        d = st.run_dir(st.cell_config(spec, cell, seed, str(tmp_path), {}))
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps({"config_hash": "not-this-one"}))
+    with pytest.raises(ConfigError, match="other settings"):
+        st._complete(spec, cell, str(tmp_path), {})
+
+
+# ----------------------------------------------------------------------------- gain arithmetic
+def _row(point, kind, model, lang, seed, f1, share):
+    factor, low, low_factor = st._parse_point(point)
+    return {"point": point, "factor": factor, "low_language": low, "low_factor": low_factor, "product_share": 1.0,
+            "query_share": 1.0, "kind": kind, "model": model, "n_languages": len(model.split("+")),
+            "eval_language": lang, "seed": seed, "f1": f1, "train_share": share}
+
+
+def test_gains_pair_each_run_with_the_monolingual_model_of_the_same_data_and_seed():
+    rows = [
+        _row("x1", "method", "de", "de", 0, 0.40, 0.5), _row("x1", "method", "de", "de", 1, 0.50, 0.5),
+        _row("x1", "method", "fr", "fr", 0, 0.20, 0.5), _row("x1", "method", "fr", "fr", 1, 0.25, 0.5),
+        _row("x1", "method", "de+fr", "de", 0, 0.44, 0.5), _row("x1", "method", "de+fr", "de", 1, 0.60, 0.5),
+        _row("x1", "method", "de+fr", "fr", 0, 0.20, 0.5), _row("x1", "method", "de+fr", "fr", 1, 0.30, 0.5),
+        # low-resource de: its own monolingual reference at the same (small) share
+        _row("x1-de0.25", "method", "de", "de", 0, 0.10, 0.125), _row("x1-de0.25", "method", "de", "de", 1, 0.20, 0.125),
+        _row("x1-de0.25", "method", "de+fr", "de", 0, 0.15, 0.125), _row("x1-de0.25", "method", "de+fr", "de", 1, 0.20, 0.125),
+    ]
+    g = st.paired_gains(pd.DataFrame(rows))
+    by = {(r.point, r.eval_language, r.seed): r.gain_pct for r in g.itertuples()}
+    assert by["x1", "de", 0] == pytest.approx(10.0) and by["x1", "de", 1] == pytest.approx(20.0)
+    assert by["x1", "fr", 0] == pytest.approx(0.0) and by["x1", "fr", 1] == pytest.approx(20.0)
+    assert by["x1-de0.25", "de", 0] == pytest.approx(50.0) and by["x1-de0.25", "de", 1] == pytest.approx(0.0)
+
+    s = st.summarize(g[g["point"] == "x1"], ["point"]).set_index("eval_language")
+    # de: gains 10, 20 → mean 15, sd 7.071, half-width t(1)=12.706 × 7.071/√2 = 63.53
+    assert s.loc["de", "gain_pct"] == pytest.approx(15.0)
+    assert s.loc["de", "gain_high"] - 15.0 == pytest.approx(12.706 * math.sqrt(50) / math.sqrt(2))
+    # mean over languages per seed: seed 0 (10+0)/2 = 5, seed 1 (20+20)/2 = 20 → 12.5
+    assert s.loc["mean", "gain_pct"] == pytest.approx(12.5)
+    assert s.loc["mean", "seeds"] == 2
+
+    low = st.low_resource_table(pd.DataFrame(rows))
+    r = low[low["setting"] == "low"].iloc[0]
+    assert (r["eval_language"], r["gain_pct"]) == ("de", pytest.approx(25.0))
+
+
+def test_point_names_round_trip():
+    assert st._parse_point("x0.125") == (0.125, "", 1.0)
+    assert st._parse_point("x1-it0.0625") == (1.0, "it", 0.0625)
+    assert st._parse_point("x1-prod0.1") == (1.0, "", 1.0)
+    assert np.isnan(st._interval(np.array([3.0]))[2])
