@@ -147,6 +147,8 @@ class TrainConfig:
     device: str = "auto"
     #: bf16 autocast on CUDA (ignored on CPU).
     bf16: bool = True
+    #: ``torch.compile`` the encoders (dynamic shapes). Costs compile time in every process, so it
+    #: pays only for long runs; off by default. Numbers may differ from eager in the last digits.
     compile: bool = False
     #: CPU threads for torch (0: leave torch's default).
     num_threads: int = 0

@@ -502,6 +502,11 @@ def train_and_evaluate(
     torch.manual_seed(cfg.seed)
     vocab = {SHARED if cfg.model.encoders == "shared" else lang: toks[tokenizer_key(cfg, lang)].get_vocab_size() for lang in all_langs}
     model = MatchModel(cfg.model, vocab).to(device)
+    if cfg.train.compile:
+        # in place (state_dict keys unchanged, so checkpoints stay interchangeable with eager runs);
+        # dynamic shapes because every batch is cut to its longest row
+        for encoder in [*model.query.values(), *model.title.values()]:
+            encoder.compile(dynamic=True)
     trainer = Trainer(cfg, model, splits, align, device, progress)
 
     warm_lang = random.Random(cfg.seed).choice(train_langs) if cfg.train.warm_start else None
