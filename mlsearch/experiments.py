@@ -330,7 +330,6 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         {"model": r["name"], "ok": r["ok"], "seconds": round(r["seconds"], 2), "train_seconds": round(train_seconds(by_name[r["name"]].run_dirs), 2)}
         for r in results
     ]
-    overheads = [c["seconds"] - c["train_seconds"] for c in per_cell if c["ok"] and c["train_seconds"] > 0]
     compare_seconds = None
     if not failed:
         compare_nb, embed_nb = root / "03_compare.ipynb", root / "04_embeddings.ipynb"
@@ -345,28 +344,13 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
 
         render_report_html(report, root / "report.html")
     timing = {
-        "command": _grid_command(),
         "profile": cfg.profile,
         "source": cfg.data.source,
         "kind": cfg.kind,
         "kinds": grid_kinds(cfg),
         "seeds": list(cfg.grid.seeds),
-        "cells": len(cells),
-        "cells_run": len(results),
-        "cells_skipped": len(cells) - len(todo),
-        "cells_failed": [r["name"] for r in failed],
-        "jobs": jobs,
-        "device": device,
-        "gpus": gpus,
-        "gpu_name": _gpu_name() if gpus else None,
-        "cpu_count": os.cpu_count(),
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-        "python": platform.python_version(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.perf_counter() - wall_start, 2),
+        **run_record(len(cells), results, per_cell, jobs, device, gpus, wall_start),
         "compare_seconds": None if compare_seconds is None else round(compare_seconds, 2),
-        # Cell wall time minus the training time its runs recorded: kernel start, imports, data loading, plots.
-        "notebook_overhead_seconds_median": round(statistics.median(overheads), 2) if overheads else None,
         "per_cell": per_cell,
     }
     write_json(root / timing_name(grid_kinds(cfg)), timing)
@@ -385,6 +369,31 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         )
     print(f"report: {root / 'report.html'}")
     return root
+
+
+def run_record(n_cells: int, results: list[dict[str, Any]], per_cell: list[dict[str, Any]], jobs: int, device: str,
+               gpus: int, wall_start: float) -> dict[str, Any]:
+    """What every timing record holds: the command, cells run/skipped/failed, machine, date, wall time
+    and the median notebook overhead (cell wall time minus the training time its runs recorded:
+    kernel start, imports, data loading, plots)."""
+    overheads = [c["seconds"] - c["train_seconds"] for c in per_cell if c["ok"] and c["train_seconds"] > 0]
+    return {
+        "command": _grid_command(),
+        "cells": n_cells,
+        "cells_run": len(results),
+        "cells_skipped": n_cells - len(results),
+        "cells_failed": [r["name"] for r in results if not r["ok"]],
+        "jobs": jobs,
+        "device": device,
+        "gpus": gpus,
+        "gpu_name": _gpu_name() if gpus else None,
+        "cpu_count": os.cpu_count(),
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
+        "python": platform.python_version(),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.perf_counter() - wall_start, 2),
+        "notebook_overhead_seconds_median": round(statistics.median(overheads), 2) if overheads else None,
+    }
 
 
 def timing_name(kinds: list[str]) -> str:

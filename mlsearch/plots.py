@@ -285,7 +285,7 @@ def plot_gain_vs_size(size: pd.DataFrame) -> plt.Figure | None:
 def plot_f1_vs_size(runs: pd.DataFrame) -> plt.Figure | None:
     """Absolute test F1 (mean over seeds) against the size factor: monolingual and each 5-language kind."""
     r = runs[(runs["low_language"] == "") & (runs["product_share"] == 1.0) & (runs["query_share"] == 1.0)]
-    if r.empty:
+    if r["factor"].nunique() < 2:  # the size sweep did not run (other sweeps sit at ×1 only)
         return None
     langs = _langs(r["eval_language"])
     fig, axes = _panels(len(langs))
@@ -356,9 +356,9 @@ def plot_low_resource(low: pd.DataFrame) -> plt.Figure | None:
 
 def plot_align_form(form: pd.DataFrame) -> plt.Figure | None:
     """Gain (mean over languages) of each alignment objective at the sweep's sizes."""
-    m = form[form["eval_language"] == "mean"]
-    if m.empty:
+    if form.empty:
         return None
+    m = form[form["eval_language"] == "mean"]
     factors = sorted(m["factor"].unique())
     losses = [k for k in ("contrastive", "cosine", "l2") if k in set(m["align_loss"])]
     fig, ax = plt.subplots(figsize=(5.5, 3.4))

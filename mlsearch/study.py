@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import math
 import os
-import platform
-import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -293,9 +290,9 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         NOTEBOOKS,
         TRAIN_NOTEBOOK,
         _device_summary,
-        _grid_command,
         execute_notebook,
         run_cells,
+        run_record,
         train_seconds,
     )
 
@@ -343,26 +340,12 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
 
         render_report_html([nb], root / "report.html")
     timing = {
-        "command": _grid_command(),
         "profile": spec.profile,
         "source": base.data.source,
         "sweeps": list(spec.sweeps),
         "seeds": list(spec.seeds),
-        "cells": len(cells),
-        "cells_run": len(results),
-        "cells_skipped": len(cells) - len(todo),
-        "cells_failed": [r["name"] for r in failed],
-        "jobs": jobs,
-        "device": device,
-        "gpus": gpus,
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs",
-        "python": platform.python_version(),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.perf_counter() - wall_start, 2),
+        **run_record(len(cells), results, per_cell, jobs, device, gpus, wall_start),
         "analysis_seconds": None if analysis_seconds is None else round(analysis_seconds, 2),
-        "notebook_overhead_seconds_median": (
-            round(statistics.median([c["seconds"] - c["train_seconds"] for c in per_cell if c["ok"]]), 2) if per_cell else None
-        ),
         "per_cell": per_cell,
     }
     if results or not (root / "timing.json").is_file():  # a rerun with nothing to do keeps the real run's record
@@ -506,7 +489,7 @@ def size_table(df: pd.DataFrame, pairs_per_language: dict[str, int], kinds: list
     """Sweep 1: gain by factor, kind (of ``kinds``) and language; ``train_pairs`` = training pairs of that language."""
     sel = df[(df["low_language"] == "") & (df["product_share"] == 1.0) & (df["query_share"] == 1.0)]
     g = paired_gains(sel[(sel["n_languages"] == 1) | sel["kind"].isin(kinds)])
-    if g.empty:
+    if g.empty or g["factor"].nunique() < 2:  # the other sweeps sit at ×1 only: no size sweep ran
         return pd.DataFrame()
     out = summarize(g, ["factor", "kind"])
     out["train_pairs"] = [
