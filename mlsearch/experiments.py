@@ -358,17 +358,23 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
 
     update_results_readme(Path(cfg.results_dir))
     print(f"grid {cfg.profile}: {len(results)} cells run, {len(cells) - len(todo)} skipped, {timing['wall_seconds']:.0f} s")
-    if failed:
-        for r in failed:
-            print(f"FAILED {r['name']}: {r['error']}\n  see {r['notebook']}", file=sys.stderr)
-        names = ", ".join(r["name"] for r in failed)
-        raise MlsearchError(
-            f"{len(failed)} of {len(results)} grid cells failed: {names}",
-            failed[0]["notebook"],
-            "read the executed notebook(s) named above; rerunning the grid retries only incomplete cells",
-        )
+    raise_failures(results, "grid")
     print(f"report: {root / 'report.html'}")
     return root
+
+
+def raise_failures(results: list[dict[str, Any]], what: str) -> None:
+    """Print each failed cell (its error and executed notebook) and raise one MlsearchError naming them all."""
+    failed = [r for r in results if not r["ok"]]
+    if not failed:
+        return
+    for r in failed:
+        print(f"FAILED {r['name']}: {r['error']}\n  see {r['notebook']}", file=sys.stderr)
+    raise MlsearchError(
+        f"{len(failed)} of {len(results)} {what} cells failed: {', '.join(r['name'] for r in failed)}",
+        failed[0]["notebook"],
+        f"read the executed notebook(s) named above; rerunning the {what} retries only incomplete cells",
+    )
 
 
 def run_record(n_cells: int, results: list[dict[str, Any]], per_cell: list[dict[str, Any]], jobs: int, device: str,

@@ -291,6 +291,7 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         TRAIN_NOTEBOOK,
         _device_summary,
         execute_notebook,
+        raise_failures,
         run_cells,
         run_record,
         train_seconds,
@@ -354,13 +355,7 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
 
     update_results_readme(Path(results_dir))
     print(f"study {spec.profile}: {len(results)} cells run, {len(cells) - len(todo)} skipped, {timing['wall_seconds']:.0f} s")
-    if failed:
-        names = ", ".join(r["name"] for r in failed)
-        raise MlsearchError(
-            f"{len(failed)} of {len(results)} study cells failed: {names}",
-            failed[0]["notebook"],
-            "read the executed notebook(s); rerunning the study retries only incomplete cells",
-        )
+    raise_failures(results, "study")
     print(f"report: {root / 'report.html'}")
     return root
 
