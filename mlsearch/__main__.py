@@ -31,13 +31,20 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def resolve_profile(profile: str | None) -> str | None:
+    """``auto`` → ``full`` when a CUDA GPU is present, else ``quick`` (said on stdout); others unchanged."""
+    if profile != "auto":
+        return profile
+    import torch
+
+    profile = "full" if torch.cuda.is_available() else "quick"
+    print(f"profile auto → {profile} ({'CUDA GPU found' if profile == 'full' else 'no CUDA GPU'})")
+    return profile
+
+
 def config_from_args(args: argparse.Namespace) -> tuple[RunConfig, list[Path]]:
     files: list[Path] = []
-    if args.profile == "auto":
-        import torch
-
-        args.profile = "full" if torch.cuda.is_available() else "quick"
-        print(f"profile auto → {args.profile} ({'CUDA GPU found' if args.profile == 'full' else 'no CUDA GPU'})")
+    args.profile = resolve_profile(args.profile)
     if args.profile:
         files += profile_files(args.profile)
     files += [Path(p) for p in args.params or []]
@@ -87,12 +94,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from mlsearch.study import SWEEPS, find_study, load_study, run_study
 
-    if args.profile == "auto":
-        import torch
-
-        args.profile = "full" if torch.cuda.is_available() else "quick"
-        print(f"profile auto → {args.profile} ({'CUDA GPU found' if args.profile == 'full' else 'no CUDA GPU'})")
-    path = find_study(args.profile, args.study)
+    path = find_study(resolve_profile(args.profile), args.study)
     sweeps = [s.strip() for s in args.sweeps.split(",") if s.strip()] if args.sweeps else None
     if sweeps is not None and (not sweeps or any(s not in SWEEPS for s in sweeps)):
         raise ConfigError(f"unknown sweep(s) in {args.sweeps!r}", "--sweeps", f"choose from {', '.join(SWEEPS)}")

@@ -40,12 +40,7 @@ def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
     roots = [p for p in results_dir.glob("*/*") if p.is_dir() and ((p / "runs").is_dir() or any(p.glob("timing*.json")))]
     for root in sorted(roots):
         infos = [read_json(p) for p in sorted((root / "runs").rglob("run_info.json"))]
-        complete = len(list((root / "runs").rglob("metrics.json")))
-        if not complete and (root / "tables" / "f1.csv").is_file():
-            # run folders are local (not committed): count the runs the committed table holds
-            import pandas as pd
-
-            complete = len(pd.read_csv(root / "tables" / "f1.csv").drop_duplicates(["kind", "model", "seed"]))
+        complete = _count_runs(root / "runs", root / "tables" / "f1.csv", ["kind", "model", "seed"])
         devices = sorted({str(i.get("cuda") or i["device"]) for i in infos if i.get("device")})
         dates = sorted(str(i["date"]) for i in infos if i.get("date"))
         rec: dict[str, Any] = {
@@ -62,29 +57,36 @@ def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
         for timing_path in timings or [None]:
             row = dict(rec)
             if timing_path is not None:
-                t = read_json(timing_path)
-                gpu = f", {t['gpus']}× {t['gpu_name']}" if t.get("gpu_name") else ""
-                row.update(
-                    command=t.get("command", ""),
-                    seeds=",".join(str(s) for s in t.get("seeds", [])),
-                    machine=f"{t.get('machine', '')}{gpu}",
-                    date=str(t.get("date", ""))[:10],
-                    wall_minutes=f"{float(t['wall_seconds']) / 60:.1f}" if "wall_seconds" in t else "",
-                )
+                row.update(_timing_fields(read_json(timing_path)))
             records.append(row)
-        study = root / "study" / "timing.json"
-        if study.is_file():  # the study (mlsearch.study) of this profile
-            t = read_json(study)
-            n = len(list((root / "study" / "runs").rglob("metrics.json")))
-            if not n and (root / "study" / "tables" / "runs.csv").is_file():
-                import pandas as pd
-
-                n = len(pd.read_csv(root / "study" / "tables" / "runs.csv").drop_duplicates(["point", "kind", "model", "seed"]))
-            gpu = f", {t['gpus']}× GPU" if t.get("gpus") else ""
-            records.append(dict(rec, profile=f"{root.name} (study)", runs=n, command=t.get("command", ""),
-                                seeds=",".join(str(s) for s in t.get("seeds", [])), machine=f"{t.get('machine', '')}{gpu}",
-                                date=str(t.get("date", ""))[:10], wall_minutes=f"{float(t['wall_seconds']) / 60:.1f}"))
+        study = root / "study"
+        if (study / "timing.json").is_file():  # the study (mlsearch.study) of this profile
+            n = _count_runs(study / "runs", study / "tables" / "runs.csv", ["point", "kind", "model", "seed"])
+            records.append(dict(rec, profile=f"{root.name} (study)", runs=n) | _timing_fields(read_json(study / "timing.json")))
     return records
+
+
+def _count_runs(runs: Path, table: Path, keys: list[str]) -> int:
+    """Complete runs under ``runs``; where run folders are absent (they are local, not committed),
+    the distinct runs the committed ``table`` holds."""
+    n = len(list(runs.rglob("metrics.json")))
+    if not n and table.is_file():
+        import pandas as pd
+
+        n = len(pd.read_csv(table).drop_duplicates(keys))
+    return n
+
+
+def _timing_fields(t: dict[str, Any]) -> dict[str, str]:
+    """The provenance columns a timing record (grid or study) fills."""
+    gpu = f", {t['gpus']}× {t['gpu_name']}" if t.get("gpu_name") else ""
+    return {
+        "command": t.get("command", ""),
+        "seeds": ",".join(str(s) for s in t.get("seeds", [])),
+        "machine": f"{t.get('machine', '')}{gpu}",
+        "date": str(t.get("date", ""))[:10],
+        "wall_minutes": f"{float(t['wall_seconds']) / 60:.1f}" if "wall_seconds" in t else "",
+    }
 
 
 def render_provenance(results_dir: str | Path) -> str:

@@ -147,7 +147,7 @@ def _prepared(cfg: RunConfig, dataset: Dataset, ds: Dataset, langs: list[str], u
     re-tokenization of every split per seed.
     """
     m, t = cfg.model, cfg.train
-    key = (id(dataset), tuple(langs), unseen, m.vocab_size, m.shared_vocab, m.pretrained, m.encoders,
+    key = (tuple(langs), unseen, m.vocab_size, m.shared_vocab, m.pretrained, m.encoders,
            m.query_len, m.title_len, t.alignment, str(device))
     if _PREPARED.get("key") == key and _PREPARED.get("dataset") is dataset:
         return _PREPARED["value"]
