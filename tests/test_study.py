@@ -103,15 +103,15 @@ def test_committed_study_files_load_and_the_cpu_study_has_its_cells():
     cells = st.study_cells(spec, ["en", "de", "fr", "it", "es"])
     names = [c.name for c in cells]
     assert len(names) == len(set(names))
-    # size: 5 factors × (5 mono + 3 kinds); alignment: 4 product + 1 query points (×1 shared with size);
+    # size: 6 factors × (5 mono + 3 kinds); alignment: 4 product + 1 query points (×1 shared with size);
     # low resource: 5 × (mono + all five); align form: 2 factors × 2 kinds (references shared with size)
-    assert len(cells) == 5 * 8 + 5 + 10 + 4
+    assert len(cells) == 6 * 8 + 5 + 10 + 4
     assert "x1/en+de+fr+it+es" in names and "x1-it0.0625/it" in names and "x1-prod0.1/en+de+fr+it+es" in names
     assert not any("prod" in n for n in names if "+" not in n)  # monolingual models ignore alignment shares
-    assert cells[0].name == "x2/en+de+fr+it+es" or cells[0].point == "x2"  # longest first
+    assert cells[0].point == "x4" and "+" in cells[0].name  # longest first
     by_name = {c.name: c for c in cells}
-    assert dict(by_name["x0.5/en"].data) == {"data.train_share": 0.25}  # the dataset is generated at ×2
-    assert dict(by_name["x1-it0.0625/it"].data)["data.train_share_by_language"] == {"it": 0.03125}
+    assert dict(by_name["x0.5/en"].data) == {"data.train_share": 0.125}  # the dataset is generated at ×4
+    assert dict(by_name["x1-it0.0625/it"].data)["data.train_share_by_language"] == {"it": 0.015625}
 
 
 @pytest.mark.parametrize(
