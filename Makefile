@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed
 # auto: the full profile when a CUDA GPU is present, else the quick CPU profile.
 PROFILE ?= auto
 JOBS   ?=
+# More flags for grid and study, e.g. ARGS='--inline --budget 420' (see README, "Time-limited sessions").
+ARGS   ?=
 
 .PHONY: venv reproduce baselines test lint lab grid bench study study-cpu lock clean
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 reproduce: $(STAMP)
-	$(BIN)/python -m mlsearch grid --profile $(PROFILE) $(if $(JOBS),-j $(JOBS))
+	$(BIN)/python -m mlsearch grid --profile $(PROFILE) $(if $(JOBS),-j $(JOBS)) $(ARGS)
 
 grid: reproduce
 
@@ -29,16 +31,16 @@ grid: reproduce
 BASELINE_KINDS := [method,tfidf,use,shared,no_align,product_align,query_align,no_warm,concat,align_l2,align_cosine,zeroshot]
 baselines: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use]'
-	$(BIN)/python -m mlsearch grid --profile $(PROFILE) --set 'grid.kinds=$(BASELINE_KINDS)' $(if $(JOBS),-j $(JOBS))
+	$(BIN)/python -m mlsearch grid --profile $(PROFILE) --set 'grid.kinds=$(BASELINE_KINDS)' $(if $(JOBS),-j $(JOBS)) $(ARGS)
 
 # The study (mlsearch/study.py, params/study/<profile>.yaml): gain curves over data size and alignment
 # data. `make study` follows PROFILE (auto: the full GPU study with a GPU, else the CPU one);
 # `make study-cpu` is the reduced CPU study (under an hour on 2 cores). Complete cells are skipped.
 study: $(STAMP)
-	$(BIN)/python -m mlsearch study --profile $(PROFILE) $(if $(JOBS),-j $(JOBS))
+	$(BIN)/python -m mlsearch study --profile $(PROFILE) $(if $(JOBS),-j $(JOBS)) $(ARGS)
 
 study-cpu: $(STAMP)
-	$(BIN)/python -m mlsearch study --profile quick $(if $(JOBS),-j $(JOBS))
+	$(BIN)/python -m mlsearch study --profile quick $(if $(JOBS),-j $(JOBS)) $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m mlsearch.nbtest build/nbtest

@@ -12,12 +12,15 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from mlsearch.config import RunConfig, load_config, profile_files
 from mlsearch.errors import ConfigError, MlsearchError
+
+if TYPE_CHECKING:
+    from mlsearch.experiments import RunOptions
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -83,11 +86,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_options(args: argparse.Namespace) -> RunOptions:
+    from mlsearch.experiments import RunOptions
+
+    return RunOptions(inline=args.inline, train_only=args.train_only, budget=args.budget)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The flags grid and study share (mlsearch.experiments.RunOptions)."""
+    p.add_argument("--inline", action="store_true",
+                   help="train cells in worker processes without papermill (no executed notebook per cell; same runs)")
+    p.add_argument("--train-only", action="store_true", help="stop after training: no tables, figures or report")
+    p.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="start no cell after this many seconds; rerun the command to continue")
+
+
 def cmd_grid(args: argparse.Namespace) -> int:
     from mlsearch.experiments import run_grid
 
     cfg, files = config_from_args(args)
-    run_grid(cfg, files, overrides=parse_sets(args.set or []), jobs=args.jobs)
+    run_grid(cfg, files, overrides=parse_sets(args.set or []), jobs=args.jobs, options=run_options(args))
     return 0
 
 
@@ -101,7 +119,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     spec = load_study(path, sweeps)
     extra = parse_sets(args.set or [])
     results_dir = str(extra.pop("results_dir", "results"))
-    run_study(spec, path, results_dir=results_dir, jobs=args.jobs, extra=extra, dry_run=args.dry_run)
+    run_study(spec, path, results_dir=results_dir, jobs=args.jobs, extra=extra, dry_run=args.dry_run, options=run_options(args))
     return 0
 
 
@@ -125,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: results/<source>/<profile>/runs/<languages>/seed<k>)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("grid", help="run the language grid with papermill, then build tables and figures")
+    p = sub.add_parser("grid", help="run the language grid (notebook 02 per cell, or --inline), then build tables and figures")
     _add_config_args(p)
     p.add_argument("-j", "--jobs", type=int, default=None, help="cells run at once (default: grid.jobs)")
+    add_run_options(p)
     p.set_defaults(func=cmd_grid)
 
     p = sub.add_parser("study", help="run the study's sweeps (data size, alignment data) and notebook 05")
@@ -137,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one run parameter in every cell")
     p.add_argument("-j", "--jobs", type=int, default=None, help="cells run at once (default: the study file's, else grid.jobs)")
     p.add_argument("--dry-run", action="store_true", help="list the cells and which are complete; train nothing")
+    add_run_options(p)
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("bench", help="training throughput benchmark (see --help of the subcommand)")

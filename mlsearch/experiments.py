@@ -11,7 +11,10 @@
 
 ``<root>`` is ``<results_dir>/<source>/<profile>``: profiles and sources never share a folder.
 One notebook per language set (not per run) keeps papermill's per-notebook cost (a kernel start,
-imports, loading the cached dataset) to one per set.
+imports, loading the cached dataset) to one per set. ``RunOptions`` (command-line flags) can run the
+cells without notebooks (``--inline``: the same :func:`train_set` notebook 02 calls, in worker
+processes; for machines without Jupyter), stop after training (``--train-only``) or stop starting
+cells after a time budget (``--budget``), so a long grid or study can run in parts.
 """
 
 from __future__ import annotations
@@ -42,12 +45,14 @@ COMPARE_NOTEBOOK = NOTEBOOKS / "03_compare.ipynb"
 EMBEDDINGS_NOTEBOOK = NOTEBOOKS / "04_embeddings.ipynb"
 #: Papermill settings for every grid notebook: no per-cell progress bars or log echo (they would
 #: interleave across parallel cells); the grid's own bar reports progress.
-#: Each kernel first runs :func:`die_with_parent` (see there why).
+#: Each kernel first runs :func:`die_with_parent` (see there why), and logs only errors: otherwise
+#: every kernel warns that its local TCP transport is unencrypted, one line per cell in the grid's log.
 PAPERMILL_KWARGS: dict[str, Any] = {
     "kernel_name": "python3",
     "progress_bar": False,
     "log_output": False,
-    "extra_arguments": ["--IPKernelApp.exec_lines=import mlsearch.experiments as m; m.die_with_parent()"],
+    "extra_arguments": ["--IPKernelApp.exec_lines=import mlsearch.experiments as m; m.die_with_parent()",
+                        "--IPKernelApp.log_level=ERROR"],
 }
 
 
@@ -85,6 +90,57 @@ class Cell:
 
     def complete(self) -> bool:
         return not self.pending_seeds()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How the cells of a grid or study run (the ``grid``/``study`` command-line flags)."""
+
+    #: Train each cell by calling :func:`train_set` in a worker process instead of executing
+    #: notebook 02 with papermill: no executed notebook per cell and no kernel start, same runs.
+    inline: bool = False
+    #: Stop after training: no tables, figures or report (a later run without it only analyses).
+    train_only: bool = False
+    #: Seconds after which no further cell is started; the cells left stay for a rerun to continue.
+    budget: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and self.budget <= 0:
+            raise ConfigError(f"budget must be positive, got {self.budget:g}", "--budget", "give seconds, e.g. 480")
+
+
+def set_config(profile: str, results_dir: str, extra_params: list[str], languages: list[str], kind: str,
+               overrides: dict[str, Any], seed: int) -> RunConfig:
+    """The run config of one seed of a cell, from notebook 02's parameters."""
+    fixed = {"results_dir": results_dir, "languages": list(languages), "kind": kind, "seed": seed}
+    return load_config(profile_files(profile) + [Path(f) for f in extra_params], {**overrides, **fixed})
+
+
+def train_set(profile: str, results_dir: str = "results", extra_params: list[str] | None = None,
+              languages: list[str] | None = None, seeds: list[int] | None = None, kind: str = "method",
+              overrides: dict[str, Any] | None = None, rerun: bool = False, progress: bool = True) -> dict[int, dict]:
+    """Train one language set for every seed (a grid or study cell); returns each seed's metrics.
+
+    What notebook 02 runs and what ``--inline`` cells run. A seed whose run folder already holds
+    ``metrics.json`` is read back instead of retrained, unless ``rerun``.
+    """
+    extra_params, overrides = list(extra_params or []), dict(overrides or {})
+    languages, seeds = list(languages or ["en"]), list(seeds or [0])
+    ds = None
+    metrics: dict[int, dict] = {}
+    for seed in seeds:
+        cfg = set_config(profile, results_dir, extra_params, languages, kind, overrides, seed)
+        done = run_dir(cfg) / "metrics.json"
+        if done.is_file() and not rerun:
+            print(f"seed {seed}: complete, read from {done}")
+            metrics[seed] = read_json(done)
+            continue
+        from mlsearch.data.load import load_dataset
+        from mlsearch.train import train_and_evaluate
+
+        ds = ds or load_dataset(cfg, progress=progress)  # the data does not depend on the training seed
+        metrics[seed] = train_and_evaluate(cfg, dataset=ds, progress=progress)
+    return metrics
 
 
 def grid_kinds(cfg: RunConfig) -> list[str]:
@@ -204,7 +260,14 @@ def execute_notebook(source: Path, target: Path, params: dict[str, Any], cwd: st
     A parameter the notebook's parameters cell does not declare is a ConfigError: papermill would
     only warn and run the notebook with its defaults, silently ignoring the value.
     """
-    import papermill as pm
+    try:
+        import papermill as pm
+    except ImportError:
+        raise MlsearchError(
+            "papermill is not installed: notebooks cannot be executed", str(source),
+            "install the project (pip install -c constraints.txt -e .), or train with --inline --train-only "
+            "and build tables and figures where papermill is installed",
+        ) from None
 
     declared = pm.inspect_notebook(str(source))
     unknown = sorted(set(params) - set(declared))
@@ -220,16 +283,29 @@ def execute_notebook(source: Path, target: Path, params: dict[str, Any], cwd: st
     return time.perf_counter() - start
 
 
-def _run_cell(name: str, source: str, notebook: str, params: dict[str, Any], cwd: str) -> dict[str, Any]:
-    """Worker entry: never raises, so one failing cell cannot stop the others."""
+def _run_cell(name: str, source: str, notebook: str, params: dict[str, Any], cwd: str, inline: bool = False) -> dict[str, Any]:
+    """Worker entry: never raises, so one failing cell cannot stop the others.
+
+    ``notebook`` (the result's ``where``) is the executed notebook, or with ``inline`` the cell's
+    folder, where its runs are; an inline failure also keeps the traceback.
+    """
     start = time.perf_counter()
+    where = str(Path(notebook).parent) if inline else notebook
     try:
-        execute_notebook(Path(source), Path(notebook), params, cwd)
-        return {"name": name, "ok": True, "seconds": time.perf_counter() - start, "notebook": notebook}
+        if inline:
+            train_set(**params, progress=False)
+        else:
+            execute_notebook(Path(source), Path(notebook), params, cwd)
+        return {"name": name, "ok": True, "seconds": time.perf_counter() - start, "notebook": where}
     except Exception as exc:  # reported per cell at the end of the grid
         ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
         first = (str(evalue).strip().splitlines() or [""])[0]
-        return {"name": name, "ok": False, "seconds": time.perf_counter() - start, "notebook": notebook, "error": f"{ename}: {first}"}
+        out = {"name": name, "ok": False, "seconds": time.perf_counter() - start, "notebook": where, "error": f"{ename}: {first}"}
+        if inline:
+            import traceback
+
+            out["traceback"] = traceback.format_exc()
+        return out
 
 
 def _cell_params(params: dict[str, Any], cell: Cell) -> dict[str, Any]:
@@ -255,26 +331,40 @@ def _grid_command() -> str:
     return "python -m mlsearch " + " ".join(shlex.quote(a) for a in argv)
 
 
-def run_cells(specs: list[tuple], jobs: int, gpus: int, desc: str) -> list[dict[str, Any]]:
-    """Execute notebook cells (``_run_cell`` argument tuples), ``jobs`` at a time, one GPU per worker
-    when there are several, with one progress bar; returns one result dict per cell (never raises
-    for a failed cell: the caller reports them)."""
+def run_cells(specs: list[tuple], jobs: int, gpus: int, desc: str,
+              options: RunOptions | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Execute cells (``_run_cell`` argument tuples), ``jobs`` at a time, one GPU per worker when
+    there are several, with one progress bar. Returns one result dict per cell run (never raises
+    for a failed cell: the caller reports them) and the names of the cells not started because
+    ``options.budget`` had passed."""
     from tqdm.auto import tqdm
+
+    options = options or RunOptions()
+    start = time.perf_counter()
+    queue = list(specs)
+
+    def may_start() -> bool:
+        return bool(queue) and (options.budget is None or time.perf_counter() - start < options.budget)
 
     results: list[dict[str, Any]] = []
     bar = tqdm(total=len(specs), desc=desc, unit="cell", disable=not specs)
     if jobs == 1:
-        for spec in specs:
+        while may_start():
+            spec = queue.pop(0)
             bar.set_postfix_str(spec[0])
-            results.append(_run_cell(*spec))
+            results.append(_run_cell(*spec, options.inline))
             bar.update()
     else:
         ctx = mp.get_context("spawn")  # no CUDA state inherited by forking
         counter = ctx.Value("i", 0)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(counter, gpus)) as pool:
-            pending: set[Future] = {pool.submit(_run_cell, *spec) for spec in specs}
+            pending: set[Future] = set()
             try:
-                while pending:
+                while True:
+                    while len(pending) < jobs and may_start():  # submitted as workers free up: the budget is checked per cell
+                        pending.add(pool.submit(_run_cell, *queue.pop(0), options.inline))
+                    if not pending:
+                        break
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in done:
                         results.append(fut.result())
@@ -284,15 +374,22 @@ def run_cells(specs: list[tuple], jobs: int, gpus: int, desc: str) -> list[dict[
                     fut.cancel()
                 raise
     bar.close()
-    return results
+    not_started = [spec[0] for spec in queue]
+    if not_started:
+        print(f"{desc}: {len(not_started)} cell(s) not started within the budget of {options.budget:g} s; "
+              "run the same command again to continue (complete cells are skipped)")
+    return results, not_started
 
 
 # ----------------------------------------------------------------------------- the grid
-def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs: int | None) -> Path:
+def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs: int | None,
+             options: RunOptions | None = None) -> Path:
     """Run the whole grid for ``cfg``'s profile and source; returns the results root.
 
     Raises MlsearchError naming the failed cells (and their executed notebooks) if any failed.
+    Tables, figures and the report follow only when every cell is complete and not ``train_only``.
     """
+    options = options or RunOptions()
 
     from mlsearch.data.card import write_card
     from mlsearch.data.load import load_dataset
@@ -322,7 +419,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         (c.name, str(TRAIN_NOTEBOOK), str(c.notebook), _cell_params(params, c), cwd)
         for c in todo
     ]
-    results = run_cells(specs, jobs, gpus, f"grid {cfg.profile}")
+    results, not_started = run_cells(specs, jobs, gpus, f"grid {cfg.profile}", options)
 
     failed = [r for r in results if not r["ok"]]
     by_name = {c.name: c for c in todo}
@@ -331,11 +428,16 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         for r in results
     ]
     compare_seconds = None
-    if not failed:
+    if options.train_only and not failed:
+        print("train only: run the same command without --train-only for the tables, figures and report")
+    if not failed and not not_started and not options.train_only:
         compare_nb, embed_nb = root / "03_compare.ipynb", root / "04_embeddings.ipynb"
         compare_seconds = execute_notebook(COMPARE_NOTEBOOK, compare_nb, params, cwd)
         report = [compare_nb]
-        if "method" in grid_kinds(cfg):
+        full_set = run_dir(dataclasses.replace(cfg, languages=list(cfg.grid.languages), seed=cfg.grid.seeds[0], kind="method"))
+        if "method" in grid_kinds(cfg) and not (full_set / "checkpoints").is_dir():
+            print(f"no checkpoints in {full_set} (run folders copied without them?): embedding maps (notebook 04) skipped")
+        elif "method" in grid_kinds(cfg):
             # the embedding maps reuse the grid's runs of the first seed (monolingual, en+it, all five)
             embed = {**{k: params[k] for k in ("profile", "results_dir", "extra_params", "overrides")}, "seed": cfg.grid.seeds[0]}
             compare_seconds += execute_notebook(EMBEDDINGS_NOTEBOOK, embed_nb, embed, cwd)
@@ -349,17 +451,18 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         "kind": cfg.kind,
         "kinds": grid_kinds(cfg),
         "seeds": list(cfg.grid.seeds),
-        **run_record(len(cells), results, per_cell, jobs, device, gpus, wall_start),
+        **run_record(len(cells), results, per_cell, jobs, device, gpus, wall_start, not_started, options),
         "compare_seconds": None if compare_seconds is None else round(compare_seconds, 2),
         "per_cell": per_cell,
     }
-    write_json(root / timing_name(grid_kinds(cfg)), timing)
+    write_timing(root / timing_name(grid_kinds(cfg)), timing)
     from mlsearch.report import update_results_readme
 
     update_results_readme(Path(cfg.results_dir))
     print(f"grid {cfg.profile}: {len(results)} cells run, {len(cells) - len(todo)} skipped, {timing['wall_seconds']:.0f} s")
     raise_failures(results, "grid")
-    print(f"report: {root / 'report.html'}")
+    if compare_seconds is not None:
+        print(f"report: {root / 'report.html'}")
     return root
 
 
@@ -369,26 +472,32 @@ def raise_failures(results: list[dict[str, Any]], what: str) -> None:
     if not failed:
         return
     for r in failed:
+        if r.get("traceback"):
+            print(r["traceback"], file=sys.stderr)
         print(f"FAILED {r['name']}: {r['error']}\n  see {r['notebook']}", file=sys.stderr)
     raise MlsearchError(
         f"{len(failed)} of {len(results)} {what} cells failed: {', '.join(r['name'] for r in failed)}",
         failed[0]["notebook"],
-        f"read the executed notebook(s) named above; rerunning the {what} retries only incomplete cells",
+        f"read the executed notebook(s) or traceback(s) above; rerunning the {what} retries only incomplete cells",
     )
 
 
 def run_record(n_cells: int, results: list[dict[str, Any]], per_cell: list[dict[str, Any]], jobs: int, device: str,
-               gpus: int, wall_start: float) -> dict[str, Any]:
-    """What every timing record holds: the command, cells run/skipped/failed, machine, date, wall time
-    and the median notebook overhead (cell wall time minus the training time its runs recorded:
-    kernel start, imports, data loading, plots)."""
+               gpus: int, wall_start: float, not_started: list[str] | None = None,
+               options: RunOptions | None = None) -> dict[str, Any]:
+    """What every timing record holds: the command, cells run/skipped (complete before)/failed/not
+    started (budget), machine, date, wall time and the median per-cell overhead (cell wall time minus
+    the training time its runs recorded: kernel start, imports, data loading, plots)."""
+    not_started, options = list(not_started or []), options or RunOptions()
     overheads = [c["seconds"] - c["train_seconds"] for c in per_cell if c["ok"] and c["train_seconds"] > 0]
     return {
         "command": _grid_command(),
         "cells": n_cells,
         "cells_run": len(results),
-        "cells_skipped": n_cells - len(results),
+        "cells_skipped": n_cells - len(results) - len(not_started),
         "cells_failed": [r["name"] for r in results if not r["ok"]],
+        "cells_not_started": not_started,
+        "executor": "inline" if options.inline else "papermill",
         "jobs": jobs,
         "device": device,
         "gpus": gpus,
@@ -400,6 +509,25 @@ def run_record(n_cells: int, results: list[dict[str, Any]], per_cell: list[dict[
         "wall_seconds": round(time.perf_counter() - wall_start, 2),
         "notebook_overhead_seconds_median": round(statistics.median(overheads), 2) if overheads else None,
     }
+
+
+PART_KEYS = ("date", "command", "device", "gpu_name", "machine", "jobs", "cells_run", "cells_failed", "cells_not_started", "wall_seconds")
+
+
+def write_timing(path: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write a timing record; returns the record kept.
+
+    A run that trained nothing (it only re-analysed) keeps an earlier record. A run that continued
+    an unfinished one (cells failed, or not started within a budget) lists that one's summary under
+    ``earlier_parts``, so a grid or study run in parts keeps every part's machine and time.
+    """
+    old = read_json(path) if path.is_file() else None
+    if old is not None and not record["cells_run"]:
+        return old
+    if old is not None and (old.get("cells_failed") or old.get("cells_not_started")):
+        record["earlier_parts"] = [*old.get("earlier_parts", []), {k: old.get(k) for k in PART_KEYS}]
+    write_json(path, record)
+    return record
 
 
 def timing_name(kinds: list[str]) -> str:

@@ -78,14 +78,17 @@ def _count_runs(runs: Path, table: Path, keys: list[str]) -> int:
 
 
 def _timing_fields(t: dict[str, Any]) -> dict[str, str]:
-    """The provenance columns a timing record (grid or study) fills."""
+    """The provenance columns a timing record (grid or study) fills; a run made in parts (``--budget``)
+    shows the wall time of all its parts and their number."""
     gpu = f", {t['gpus']}× {t['gpu_name']}" if t.get("gpu_name") else ""
+    parts = [*t.get("earlier_parts", []), t]
+    wall = f"{sum(float(p.get('wall_seconds') or 0) for p in parts) / 60:.1f}" if "wall_seconds" in t else ""
     return {
         "command": t.get("command", ""),
         "seeds": ",".join(str(s) for s in t.get("seeds", [])),
         "machine": f"{t.get('machine', '')}{gpu}",
         "date": str(t.get("date", ""))[:10],
-        "wall_minutes": f"{float(t['wall_seconds']) / 60:.1f}" if "wall_seconds" in t else "",
+        "wall_minutes": f"{wall} in {len(parts)} parts" if wall and len(parts) > 1 else wall,
     }
 
 

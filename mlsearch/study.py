@@ -26,15 +26,18 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mlsearch.config import RunConfig, _build, find_params_dir, load_config, profile_files, read_yaml
 from mlsearch.errors import ConfigError, MlsearchError
-from mlsearch.io import read_json, write_json
+from mlsearch.io import read_json
 from mlsearch.paths import model_name, results_root, run_dir
+
+if TYPE_CHECKING:
+    from mlsearch.experiments import RunOptions
 
 STUDY_NOTEBOOK_NAME = "05_when_it_helps.ipynb"
 SWEEPS = ("size", "alignment", "low_resource", "align_form")
@@ -283,20 +286,26 @@ def _complete(spec: StudyConfig, cell: StudyCell, results_dir: str, extra: dict[
 
 # ----------------------------------------------------------------------------- running
 def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results", jobs: int | None = None,
-              extra: dict[str, Any] | None = None, dry_run: bool = False) -> Path:
-    """Run every missing cell of the selected sweeps, then notebook 05; returns ``<root>/study``."""
+              extra: dict[str, Any] | None = None, dry_run: bool = False, options: RunOptions | None = None) -> Path:
+    """Run every missing cell of the selected sweeps, then notebook 05; returns ``<root>/study``.
+
+    ``options`` as for the grid: ``--inline`` cells, ``--train-only``, a ``--budget`` to run in parts.
+    """
     from mlsearch.data.load import load_dataset
     from mlsearch.experiments import (
         NOTEBOOKS,
         TRAIN_NOTEBOOK,
+        RunOptions,
         _device_summary,
         execute_notebook,
         raise_failures,
         run_cells,
         run_record,
         train_seconds,
+        write_timing,
     )
 
+    options = options or RunOptions()
     extra = dict(extra or {})
     wall_start = time.perf_counter()
     base = load_config(profile_files(spec.profile), {**extra, "results_dir": results_dir})
@@ -315,7 +324,8 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         for c in cells:
             print(f"  {'done' if c not in todo else 'todo'}  {c.name}")
         return root
-    load_dataset(base, progress=True)  # generate (and cache) the shared dataset once, before the workers
+    if todo:
+        load_dataset(base, progress=True)  # generate (and cache) the shared dataset once, before the workers
     cwd = os.getcwd()
     specs = []
     for c in todo:
@@ -324,7 +334,7 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
                   "languages": list(c.languages), "seeds": list(spec.seeds), "kind": c.kind}
         folder = run_dir(cell_config(spec, c, spec.seeds[0], results_dir, extra)).parent
         specs.append((c.name, str(TRAIN_NOTEBOOK), str(folder / "02_train.ipynb"), params, cwd))
-    results = run_cells(specs, jobs, gpus, f"study {spec.profile}")
+    results, not_started = run_cells(specs, jobs, gpus, f"study {spec.profile}", options)
     failed = [r for r in results if not r["ok"]]
     by_name = {c.name: c for c in todo}
     per_cell = []
@@ -333,7 +343,9 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         dirs = [run_dir(cell_config(spec, c, s, results_dir, extra)) for s in spec.seeds]
         per_cell.append({"cell": r["name"], "ok": r["ok"], "seconds": round(r["seconds"], 2), "train_seconds": round(train_seconds(dirs), 2)})
     analysis_seconds = None
-    if not failed:
+    if options.train_only and not failed:
+        print("train only: run the same command without --train-only for the tables, figures and report")
+    if not failed and not not_started and not options.train_only:
         nb = root / STUDY_NOTEBOOK_NAME
         params = {"profile": spec.profile, "results_dir": results_dir, "study": str(study_path)}
         analysis_seconds = execute_notebook(NOTEBOOKS / STUDY_NOTEBOOK_NAME, nb, params, cwd)
@@ -345,18 +357,18 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         "source": base.data.source,
         "sweeps": list(spec.sweeps),
         "seeds": list(spec.seeds),
-        **run_record(len(cells), results, per_cell, jobs, device, gpus, wall_start),
+        **run_record(len(cells), results, per_cell, jobs, device, gpus, wall_start, not_started, options),
         "analysis_seconds": None if analysis_seconds is None else round(analysis_seconds, 2),
         "per_cell": per_cell,
     }
-    if results or not (root / "timing.json").is_file():  # a rerun with nothing to do keeps the real run's record
-        write_json(root / "timing.json", timing)
+    write_timing(root / "timing.json", timing)  # a rerun with nothing to do keeps the real run's record
     from mlsearch.report import update_results_readme
 
     update_results_readme(Path(results_dir))
     print(f"study {spec.profile}: {len(results)} cells run, {len(cells) - len(todo)} skipped, {timing['wall_seconds']:.0f} s")
     raise_failures(results, "study")
-    print(f"report: {root / 'report.html'}")
+    if analysis_seconds is not None:
+        print(f"report: {root / 'report.html'}")
     return root
 
 

@@ -82,7 +82,7 @@ if (res / f"FAIL_{model}").exists():
     raise RuntimeError(f"planned failure of {model}")
 for seed in seeds:
     d = res / "benchmark" / profile / "runs" / model / f"seed{seed}"
-    d.mkdir(parents=True, exist_ok=True)
+    (d / "checkpoints").mkdir(parents=True, exist_ok=True)
     (d / "run_info.json").write_text(json.dumps({"train_seconds": 0.01, "device": "cpu", "date": "2025-01-02"}))
     ev = {lang: {"f1": 0.5 + 0.1 * len(languages)} for lang in languages}
     (d / "metrics.json").write_text(json.dumps({
@@ -171,6 +171,55 @@ def test_provenance_from_timing_and_run_info(tmp_path: Path) -> None:
     text = readme.read_text()
     assert "hand text" in text and text.endswith("tail\n") and "old" not in text
     assert "| benchmark | quick | 1 | 0,1,2 | `python -m mlsearch grid --profile quick` | Linux x86_64, 2 CPUs | 2025-03-05 | 10.0 |" in text
+
+
+def test_provenance_of_a_run_in_parts(tmp_path: Path) -> None:
+    root = tmp_path / "benchmark" / "full"
+    root.mkdir(parents=True)
+    part = {"date": "2026-01-01T10:00:00", "wall_seconds": 300.0, "cells_not_started": ["x"]}
+    (root / "timing.json").write_text(json.dumps({
+        "command": "python -m mlsearch grid --profile full --budget 400", "seeds": [0], "machine": "Linux x86_64, 16 CPUs",
+        "date": "2026-01-02T10:00:00+00:00", "wall_seconds": 240.0, "gpus": 1, "gpu_name": "H200", "earlier_parts": [part]}))
+    assert "16 CPUs, 1× H200 | 2026-01-02 | 9.0 in 2 parts |" in render_provenance(tmp_path)
+
+
+@pytest.mark.slow
+def test_grid_inline_train_only_then_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--inline trains through train_set (no notebook 02); --train-only stops there; a later plain run
+    trains nothing, keeps the training record, and skips the embedding maps when checkpoints are absent."""
+    common = 'profile = "quick"\nresults_dir = "results"\nextra_params = []\noverrides = {}\n'
+    monkeypatch.setattr(experiments, "TRAIN_NOTEBOOK", tmp_path / "absent.ipynb")  # never executed inline
+    monkeypatch.setattr(experiments, "COMPARE_NOTEBOOK", fake_notebook(tmp_path / "compare.ipynb", FAKE_COMPARE, common))
+    monkeypatch.setattr(experiments, "EMBEDDINGS_NOTEBOOK", fake_notebook(
+        tmp_path / "embed.ipynb", 'print("EMBEDDINGS of seed", seed)', common + "seed = 9"))
+    calls = []
+
+    def fake_train_set(profile, results_dir, extra_params, languages, seeds, kind, overrides, progress=True):
+        calls.append(languages)
+        for seed in seeds:  # run folders as copied from another machine: no checkpoints
+            d = Path(results_dir) / "benchmark" / profile / "runs" / "+".join(languages) / f"seed{seed}"
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "run_info.json").write_text(json.dumps({"train_seconds": 0.5}))
+            (d / "metrics.json").write_text(json.dumps({"train_languages": languages, "seed": seed, "kind": kind, "profile": profile,
+                                                        "source": "benchmark", "model": "+".join(languages),
+                                                        "eval": {lang: {"f1": 0.5} for lang in languages}}))
+
+    monkeypatch.setattr(experiments, "train_set", fake_train_set)
+    monkeypatch.setattr(experiments, "_device_summary", lambda: ("CPU", 0))
+    monkeypatch.setattr(experiments, "_gpu_name", lambda: None)
+    res = tmp_path / "results"
+    cfg, files, overrides = tiny(res, **{"grid.languages": ["en", "de"], "grid.max_languages": 2})
+    root = res / "benchmark" / "tiny"
+    experiments.run_grid(cfg, files, overrides, jobs=1, options=experiments.RunOptions(inline=True, train_only=True))
+    assert sorted(calls) == [["de"], ["en"], ["en", "de"]] and not (root / "report.html").exists()
+    trained = json.loads((root / "timing.json").read_text())
+    assert trained["executor"] == "inline" and trained["cells_run"] == 3 and trained["notebook_overhead_seconds_median"] is not None
+
+    experiments.run_grid(cfg, files, overrides, jobs=1)
+    assert len(calls) == 3  # nothing retrained
+    html = (root / "report.html").read_text()
+    assert "SUMMARY" in html and "EMBEDDINGS" not in html
+    assert json.loads((root / "timing.json").read_text()) == trained
 
 
 def test_profile_auto_resolves_by_device(monkeypatch: pytest.MonkeyPatch) -> None:

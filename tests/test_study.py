@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +220,38 @@ def test_study_runs_cells_with_papermill_then_notebook_05_and_resumes(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0 and "0 cells run, 5 skipped" in again.stdout
     assert json.loads((root / "timing.json").read_text()) == timing
+
+
+@pytest.mark.slow
+def test_study_in_parts_inline_then_analysed(tmp_path, monkeypatch):
+    """A study run in parts: --inline --train-only with a budget trains one cell, a second part the
+    rest (the record keeps both parts), a plain rerun only analyses (notebook 05) and keeps the record."""
+    from mlsearch import experiments
+    from mlsearch.experiments import RunOptions
+
+    study = tmp_path / "s.yaml"
+    study.write_text("profile: tiny\nseeds: [0]\nsweeps: [alignment]\nalignment:\n  product_share: [0]\n  query_share: []\n")
+    spec = st.load_study(study)
+    results = str(tmp_path / "results")
+    real = experiments.train_set
+
+    def slow_train_set(**kw):  # each cell takes at least the budget, so the first part stops after one
+        out = real(**kw)
+        time.sleep(0.5)
+        return out
+
+    monkeypatch.setattr(experiments, "train_set", slow_train_set)
+    root = st.run_study(spec, study, results, jobs=1, options=RunOptions(inline=True, train_only=True, budget=0.25))
+    first = json.loads((root / "timing.json").read_text())
+    assert (first["cells_run"], len(first["cells_not_started"]), first["executor"]) == (1, 4, "inline")
+    assert not (root / "report.html").exists() and not (root / "02_train.ipynb").exists()
+
+    st.run_study(spec, study, results, jobs=1, options=RunOptions(inline=True, train_only=True))
+    second = json.loads((root / "timing.json").read_text())
+    assert (second["cells_run"], second["cells_skipped"], second["cells_not_started"]) == (4, 1, [])
+    assert len(second["earlier_parts"]) == 1 and not (root / "report.html").exists()
+    assert not list((root / "runs").rglob("*.ipynb"))  # inline cells execute no notebook
+
+    st.run_study(spec, study, results, jobs=1)
+    assert (root / "report.html").stat().st_size > 10_000
+    assert json.loads((root / "timing.json").read_text()) == second

@@ -1,0 +1,87 @@
+"""How grid and study cells run: --inline (no papermill), --budget (run in parts), timing records of parts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlsearch import experiments
+from mlsearch.errors import ConfigError
+from mlsearch.experiments import RunOptions, run_cells, train_set, write_timing
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_budget_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="budget must be positive"):
+        RunOptions(budget=0)
+    out = subprocess.run([sys.executable, "-m", "mlsearch", "grid", "--profile", "tiny", "--budget", "-5"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and "budget must be positive" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_budget_stops_starting_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell already started finishes; no cell starts once the budget has passed."""
+    started = []
+
+    def fake_cell(name, source, notebook, params, cwd, inline=False):
+        started.append((name, inline))
+        time.sleep(0.3)
+        return {"name": name, "ok": True, "seconds": 0.3, "notebook": notebook}
+
+    monkeypatch.setattr(experiments, "_run_cell", fake_cell)
+    specs = [(f"c{i}", "src", f"nb{i}", {}, ".") for i in range(4)]
+    results, not_started = run_cells(specs, 1, 0, "test", RunOptions(inline=True, budget=0.2))
+    assert started == [("c0", True)] and [r["name"] for r in results] == ["c0"]
+    assert not_started == ["c1", "c2", "c3"]
+    started.clear()
+    results, not_started = run_cells(specs, 1, 0, "test")
+    assert [s[0] for s in started] == ["c0", "c1", "c2", "c3"] and not not_started
+
+
+def record(cells_run: int, failed=(), not_started=(), date="2026-01-01") -> dict:
+    return {"cells_run": cells_run, "cells_failed": list(failed), "cells_not_started": list(not_started),
+            "date": date, "wall_seconds": 10.0, "command": "python -m mlsearch study", "per_cell": []}
+
+
+def test_timing_records_keep_the_real_run_and_chain_parts(tmp_path: Path) -> None:
+    path = tmp_path / "timing.json"
+    first = write_timing(path, record(2, not_started=["a", "b"], date="d1"))
+    assert json.loads(path.read_text()) == first and "earlier_parts" not in first
+    assert write_timing(path, record(0, date="d2")) == first  # analysis only: the training record stays
+    second = write_timing(path, record(1, failed=["a"], date="d3"))
+    assert [p["date"] for p in second["earlier_parts"]] == ["d1"]
+    assert second["earlier_parts"][0]["cells_not_started"] == ["a", "b"]
+    third = write_timing(path, record(1, date="d4"))
+    assert [p["date"] for p in third["earlier_parts"]] == ["d1", "d3"]
+    # a run after a complete one is a new run, not a part of it
+    assert "earlier_parts" not in write_timing(path, record(3, date="d5"))
+
+
+def test_inline_failure_keeps_the_traceback(tmp_path: Path) -> None:
+    params = {"profile": "no-such-profile", "results_dir": str(tmp_path), "extra_params": [], "overrides": {},
+              "languages": ["en"], "seeds": [0], "kind": "method"}
+    r = experiments._run_cell("en", "unused", str(tmp_path / "runs" / "en" / "02_train.ipynb"), params, ".", inline=True)
+    assert not r["ok"] and r["notebook"] == str(tmp_path / "runs" / "en")
+    assert "no-such-profile" in r["error"] and "Traceback" in r["traceback"]
+
+
+@pytest.mark.slow
+def test_inline_cell_trains_the_same_run_as_notebook_02(tmp_path: Path) -> None:
+    """--inline changes how a cell is executed, not what it trains: metrics.json is byte-identical."""
+    params = {"profile": "tiny", "extra_params": [], "overrides": {"train.epochs": 2},
+              "languages": ["en"], "seeds": [0], "kind": "method"}
+    train_set(**params, results_dir=str(tmp_path / "inline"), progress=False)
+    nb = tmp_path / "nb" / "02_train.ipynb"
+    experiments.execute_notebook(experiments.TRAIN_NOTEBOOK, nb, {**params, "results_dir": str(tmp_path / "nb")}, str(ROOT))
+    run = Path("benchmark") / "tiny" / "runs" / "en" / "seed0" / "metrics.json"
+    inline, notebook = (tmp_path / "inline" / run).read_bytes(), (tmp_path / "nb" / run).read_bytes()
+    assert inline == notebook
+    # a rerun reads the run back instead of training it again
+    again = train_set(**params, results_dir=str(tmp_path / "inline"), progress=False)
+    assert json.dumps(again[0], sort_keys=True) == json.dumps(json.loads(inline), sort_keys=True)
