@@ -158,37 +158,28 @@ def _read(path: Path, required: list[str], columns: list[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- tables
 
 
+def _check_values(ex: pd.DataFrame, column: str, allowed: list[str], where: str) -> None:
+    """A DataError naming the first row whose ``column`` is not one of ``allowed``."""
+    bad = ~ex[column].isin(allowed)
+    if bad.any():
+        i = ex.index[bad.to_numpy().argmax()]
+        raise DataError(
+            f"unknown {column} {ex.at[i, column]!r} in row {i} (example_id {ex.at[i, 'example_id']})",
+            where,
+            f"ESCI {column} values are {allowed}; re-download the file",
+        )
+
+
 def esci_pairs(examples: pd.DataFrame, titles: pd.DataFrame, data_cfg: DataConfig, languages: list[str],
                where: str) -> pd.DataFrame:
     """Labelled pairs (PAIR_COLUMNS + ``esci_label``) of the selected version and languages."""
     version = "small_version" if data_cfg.esci_small_version else "large_version"
     ex = examples[examples[version] == 1]
-    unknown = ~ex["product_locale"].isin(list(LOCALE_TO_LANG))
-    if unknown.any():
-        i = ex.index[unknown.to_numpy().argmax()]
-        raise DataError(
-            f"unknown product_locale {ex.at[i, 'product_locale']!r} in row {i} (example_id {ex.at[i, 'example_id']})",
-            where,
-            f"ESCI locales are {list(LOCALE_TO_LANG)}; re-download the file",
-        )
+    _check_values(ex, "product_locale", list(LOCALE_TO_LANG), where)
     ex = ex.assign(lang=ex["product_locale"].map(LOCALE_TO_LANG))
     ex = ex[ex["lang"].isin(languages)]
-    bad = ~ex["esci_label"].isin(ESCI_LABELS)
-    if bad.any():
-        i = ex.index[bad.to_numpy().argmax()]
-        raise DataError(
-            f"unknown esci_label {ex.at[i, 'esci_label']!r} in row {i} (example_id {ex.at[i, 'example_id']})",
-            where,
-            f"ESCI labels are {list(ESCI_LABELS)}; re-download the file",
-        )
-    bad = ~ex["split"].isin(["train", "test"])
-    if bad.any():
-        i = ex.index[bad.to_numpy().argmax()]
-        raise DataError(
-            f"unknown split {ex.at[i, 'split']!r} in row {i} (example_id {ex.at[i, 'example_id']})",
-            where,
-            "ESCI splits are train and test; re-download the file",
-        )
+    _check_values(ex, "esci_label", list(ESCI_LABELS), where)
+    _check_values(ex, "split", ["train", "test"], where)
     ex = ex.merge(titles, on=["product_id", "product_locale"], how="left", validate="many_to_one")
     no_title = ex["product_title"].isna() | (ex["product_title"].astype(str).str.strip() == "")
     no_query = ex["query"].isna() | (ex["query"].astype(str).str.strip() == "")
