@@ -134,3 +134,14 @@ def test_localization_quirks_are_kept():
 def test_typos_change_text_deterministically():
     a = bm._typo("sandalen schwarz", np.random.default_rng(3))
     assert a != "sandalen schwarz" and a == bm._typo("sandalen schwarz", np.random.default_rng(3))
+
+
+def test_monolingual_probe_is_the_tfidf_baseline_on_one_language(tiny):
+    """The difficulty probe of BENCHMARK.md: deterministic, a share of the training queries when asked,
+    and above the all-match F1 on the tiny data (its TF-IDF model sees word and character overlap)."""
+    full, half = bm.monolingual_probe(tiny, "en"), bm.monolingual_probe(tiny, "en", train_fraction=0.5, seed=1)
+    assert full == bm.monolingual_probe(tiny, "en")
+    assert half["train_queries"] == round(full["train_queries"] / 2)
+    test = tiny.split("en", "test")
+    all_match = 2 * test["label"].mean() / (1 + test["label"].mean())
+    assert 0.05 <= full["threshold"] <= 0.95 and full["test_f1"] > all_match

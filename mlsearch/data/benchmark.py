@@ -474,33 +474,16 @@ def monolingual_probe(ds: Dataset, lang: str, train_fraction: float = 1.0, seed:
     This is the monolingual evidence the benchmark's difficulty was fixed on (BENCHMARK.md).
     ``train_fraction`` keeps that share of training queries (a learning-curve point).
     """
-    import scipy.sparse as sp
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
-    from sklearn.pipeline import make_union
+
+    from mlsearch.baselines import tfidf_scores  # the tfidf baseline's model, fitted on this language alone
 
     train, valid, test = (ds.split(lang, s) for s in ("train", "valid", "test"))
     if train_fraction < 1.0:
         qids = np.sort(train["query_id"].unique())
         keep = np.random.default_rng(seed).permutation(qids)[: max(1, int(round(len(qids) * train_fraction)))]
         train = train[train["query_id"].isin(keep)]
-    vec = make_union(
-        TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True),
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True),
-    )
-    vec.fit(pd.concat([train["query"], train["title"]]))
-
-    def feats(df: pd.DataFrame):
-        q, t = vec.transform(df["query"]), vec.transform(df["title"])
-        qt = q.multiply(t).tocsr()
-        n_word = len(vec.transformer_list[0][1].vocabulary_)
-        cos = np.column_stack([qt[:, :n_word].sum(1).A1, qt[:, n_word:].sum(1).A1])  # word and char cosines
-        return sp.hstack([q, t, qt, sp.csr_matrix(cos * 4.0)]).tocsr()
-
-    clf = LogisticRegression(C=4.0, max_iter=2000)
-    clf.fit(feats(train), train["label"])
-    pv, pt = clf.predict_proba(feats(valid))[:, 1], clf.predict_proba(feats(test))[:, 1]
+    (pv, pt), _ = tfidf_scores(train, [valid, test])
     grid = np.linspace(0.05, 0.95, 19)
     best = grid[int(np.argmax([f1_score(valid["label"], pv >= g) for g in grid]))]
     return {
