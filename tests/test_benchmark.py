@@ -145,3 +145,14 @@ def test_monolingual_probe_is_the_tfidf_baseline_on_one_language(tiny):
     test = tiny.split("en", "test")
     all_match = 2 * test["label"].mean() / (1 + test["label"].mean())
     assert 0.05 <= full["threshold"] <= 0.95 and full["test_f1"] > all_match
+
+
+def test_pool_draw_is_generator_choice(tiny_cfg):
+    """Pool.draw replaces rng.choice(n, p=weights) (which re-sums the weights on every call): same
+    product and same random stream, so datasets generated before and after are identical."""
+    products = bm._catalogue(tiny_cfg, np.random.default_rng(3), bm._leaves(load_taxonomy()))
+    pool = bm.Pool.of(products)
+    a, b = np.random.default_rng(7), np.random.default_rng(7)
+    assert [pool.draw(a) for _ in range(2000)] == [int(b.choice(len(products), p=pool.weights)) for _ in range(2000)]
+    assert a.random() == b.random()
+    assert pool.code("group", "no such group") == -1

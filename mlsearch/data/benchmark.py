@@ -40,6 +40,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -284,7 +285,11 @@ def _violations(p: Product, it: Intent) -> int:
 
 @dataclass
 class Pool:
-    """One language's catalogue as arrays, so a query's candidates are found with vector operations."""
+    """One language's catalogue as arrays, so a query's candidates are found with vector operations.
+
+    Attributes are integer codes (``codes[column][value]``): comparing ints is many times faster than
+    comparing Python strings in object arrays, and gives the same masks.
+    """
 
     products: list[Product]
     leaf: np.ndarray
@@ -294,22 +299,43 @@ class Pool:
     brand: np.ndarray
     vertical: np.ndarray
     weights: np.ndarray
+    #: Cumulative popularity, normalised exactly as ``Generator.choice(n, p=weights)`` does, so
+    #: :meth:`draw` consumes the same random number and returns the same product.
+    cdf: np.ndarray
+    codes: dict[str, dict[Any, int]]
 
     @classmethod
     def of(cls, products: list[Product]) -> Pool:
-        def arr(f) -> np.ndarray:
-            return np.array([f(p) for p in products], dtype=object)
+        codes: dict[str, dict[Any, int]] = {}
+
+        def arr(name: str, f) -> np.ndarray:
+            table = codes.setdefault(name, {})
+            return np.array([table.setdefault(f(p), len(table)) for p in products], dtype=np.int64)
 
         w = np.array([p.popularity for p in products])
-        return cls(products, arr(lambda p: p.leaf.id), arr(lambda p: p.group), arr(lambda p: p.colour),
-                   arr(lambda p: p.material), arr(lambda p: p.brand), arr(lambda p: p.leaf.vertical.name),
-                   w / w.sum())
+        weights = w / w.sum()
+        cdf = weights.cumsum()
+        cdf /= cdf[-1]
+        return cls(products, arr("leaf", lambda p: p.leaf.id), arr("group", lambda p: p.group),
+                   arr("colour", lambda p: p.colour), arr("material", lambda p: p.material),
+                   arr("brand", lambda p: p.brand), arr("vertical", lambda p: p.leaf.vertical.name),
+                   weights, cdf, codes)
+
+    def code(self, column: str, value: Any) -> int:
+        """The code of ``value`` in ``column``; -1 (matches nothing) when no product has it."""
+        return self.codes[column].get(value, -1)
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """A product index drawn by popularity: ``rng.choice(len(products), p=weights)`` without
+        re-summing the weights on every call."""
+        return int(self.cdf.searchsorted(rng.random(), side="right"))
 
 
 def _under(tax: Taxonomy, node: str, pool: Pool, cache: dict[str, np.ndarray]) -> np.ndarray:
     """Mask of pool products whose leaf is ``node`` or below it."""
     if node not in cache:
-        cache[node] = np.isin(pool.leaf, np.array(tax.leaves(node), dtype=object))
+        leaves = [pool.code("leaf", leaf) for leaf in tax.leaves(node)]
+        cache[node] = np.isin(pool.leaf, np.array([c for c in leaves if c >= 0], dtype=np.int64))
     return cache[node]
 
 
@@ -322,11 +348,11 @@ def _candidates(
     near = _under(tax, parent, pool, cache) & ~fits if parent else np.zeros(len(fits), bool)
     viol = np.zeros(len(fits), int)
     if it.group:
-        ok = (pool.group == it.group) | ((pool.group == "unisex") & (it.group in ("women", "men")))
+        ok = (pool.group == pool.code("group", it.group)) | ((pool.group == pool.code("group", "unisex")) & (it.group in ("women", "men")))
         viol += ~ok
-    for value, col in ((it.colour, pool.colour), (it.material, pool.material), (it.brand, pool.brand)):
+    for value, name in ((it.colour, "colour"), (it.material, "material"), (it.brand, "brand")):
         if value:
-            viol += col != value
+            viol += getattr(pool, name) != pool.code(name, value)
     same_v = pool.vertical == pool.vertical[target]
     masks = {
         "positive": fits & (viol == 0),
@@ -398,7 +424,7 @@ def generate(data_cfg: DataConfig, progress: bool = False) -> Dataset:
         for split, n in sizes.items():
             for _ in range(n):
                 for _attempt in range(200):
-                    t = int(rng.choice(len(pool.products), p=pool.weights))
+                    t = pool.draw(rng)
                     target = pool.products[t]
                     it = _intent(target, tax, rng)
                     text = render_query(it, lang, tax, rng)
