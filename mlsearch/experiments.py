@@ -517,14 +517,15 @@ PART_KEYS = ("date", "command", "device", "gpu_name", "machine", "jobs", "cells_
 def write_timing(path: Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write a timing record; returns the record kept.
 
-    A run that trained nothing (it only re-analysed) keeps an earlier record. A run that continued
-    an unfinished one (cells failed, or not started within a budget) lists that one's summary under
-    ``earlier_parts``, so a grid or study run in parts keeps every part's machine and time.
+    A run that trained nothing (it only re-analysed) keeps an earlier record. A run that built on
+    earlier runs (it skipped cells they completed: a resumed, budgeted or extended grid or study)
+    lists the earlier record's summary under ``earlier_parts``, so the record covers every part's
+    machine and time. A run that skipped nothing starts a new record.
     """
     old = read_json(path) if path.is_file() else None
     if old is not None and not record["cells_run"]:
         return old
-    if old is not None and (old.get("cells_failed") or old.get("cells_not_started")):
+    if old is not None and record.get("cells_skipped"):
         record["earlier_parts"] = [*old.get("earlier_parts", []), {k: old.get(k) for k in PART_KEYS}]
     write_json(path, record)
     return record

@@ -333,18 +333,22 @@ def plot_gain_vs_alignment(align: pd.DataFrame) -> plt.Figure | None:
 
 
 def plot_low_resource(low: pd.DataFrame) -> plt.Figure | None:
-    """Gain on one language when it has 1/16 of its data (others at the default), next to its gain at
-    the default size; bars: 95% interval over seeds."""
+    """Gain on one language when it has a small share of its data (others at the default), next to
+    its gain at the default size; one bar per share; bars: 95% interval over seeds."""
     if low.empty:
         return None
     langs = _langs(low["eval_language"])
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    x = np.arange(len(langs))
-    for i, (setting, label, color) in enumerate([("default", "all at ×1", "tab:gray"), ("low", "this language at ×{f:g}", "tab:red")]):
-        g = low[low["setting"] == setting].set_index("eval_language").reindex(langs)
-        factor = float(low.loc[low["setting"] == "low", "low_factor"].iloc[0]) if setting == "low" else 1.0
-        ax.bar(x + (i - 0.5) * 0.38, g["gain_pct"], 0.38, yerr=_ci(g.reset_index()), capsize=3, color=color,
-               label=label.format(f=factor))
+    factors = sorted(low.loc[low["setting"] == "low", "low_factor"].unique())
+    bars = [(low["setting"] == "default", "all at ×1", "tab:gray")]
+    reds = plt.get_cmap("Reds")
+    bars += [((low["setting"] == "low") & (low["low_factor"] == f), f"this language at ×{f:g}",
+              reds(0.9 - 0.5 * i / max(1, len(factors) - 1))) for i, f in enumerate(factors)]
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    x, width = np.arange(len(langs)), 0.8 / len(bars)
+    for i, (sel, label, color) in enumerate(bars):
+        g = low[sel].set_index("eval_language").reindex(langs)
+        ax.bar(x + (i - (len(bars) - 1) / 2) * width, g["gain_pct"], width, yerr=_ci(g.reset_index()), capsize=3,
+               color=color, label=label)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(x, langs)
     ax.set_ylabel("F1 change vs monolingual (%)")

@@ -63,9 +63,9 @@ class AlignmentSweep:
 
 @dataclass
 class LowResourceSweep:
-    """One language at ``factor`` of its default training queries, the others at the default."""
+    """One language at each of ``factors`` of its default training queries, the others at the default."""
 
-    factor: float = 0.0625
+    factors: list[float] = field(default_factory=lambda: [0.0625])
     #: Languages to rotate through (empty: all of ``grid.languages``).
     languages: list[str] = field(default_factory=list)
 
@@ -120,8 +120,8 @@ def load_study(path: str | Path, sweeps: list[str] | None = None) -> StudyConfig
     for name, values in (("size.factors", spec.size.factors), ("align_form.factors", spec.align_form.factors)):
         if not values or any(v <= 0 for v in values):
             raise ConfigError(f"{name} must be positive multiples of the default size, got {values}", where, "e.g. [0.5, 1, 2]")
-    if not 0 < spec.low_resource.factor <= 1:
-        raise ConfigError(f"low_resource.factor must be in (0, 1], got {spec.low_resource.factor}", where, "e.g. 0.0625")
+    if not spec.low_resource.factors or any(not 0 < v <= 1 for v in spec.low_resource.factors):
+        raise ConfigError(f"low_resource.factors must be shares in (0, 1], got {spec.low_resource.factors}", where, "e.g. [0.0625, 0.25]")
     for name, values in (("alignment.product_share", spec.alignment.product_share), ("alignment.query_share", spec.alignment.query_share)):
         if any(not 0 <= v <= 1 for v in values):
             raise ConfigError(f"{name} values must be shares in [0, 1], got {values}", where, "e.g. [0, 0.1, 0.3]")
@@ -225,9 +225,10 @@ def study_cells(spec: StudyConfig, languages: list[str]) -> list[StudyCell]:
         for lang in spec.low_resource.languages or langs:
             if lang not in langs:
                 raise ConfigError(f"low_resource language {lang!r} is not in grid.languages {list(langs)}", "low_resource.languages", "list grid languages")
-            p = _point(spec, 1.0, low=lang, low_factor=spec.low_resource.factor)
-            add(p, "method", (lang,))
-            add(p, "method", langs)
+            for low_factor in spec.low_resource.factors:
+                p = _point(spec, 1.0, low=lang, low_factor=low_factor)
+                add(p, "method", (lang,))
+                add(p, "method", langs)
     if "align_form" in spec.sweeps:
         for f in spec.align_form.factors:
             p = _point(spec, f)
@@ -525,7 +526,7 @@ def low_resource_table(df: pd.DataFrame) -> pd.DataFrame:
     rows = rows[rows["eval_language"] != "mean"].assign(setting="low")
     default = summarize(g[g["low_language"] == ""], ["low_factor"])
     default = default[default["eval_language"].isin(rows["eval_language"])].assign(setting="default")
-    return pd.concat([rows, default], ignore_index=True).sort_values(["eval_language", "setting"]).reset_index(drop=True)
+    return pd.concat([rows, default], ignore_index=True).sort_values(["eval_language", "low_factor"]).reset_index(drop=True)
 
 
 def align_form_table(df: pd.DataFrame, factors: list[float], kinds: list[str]) -> pd.DataFrame:
@@ -614,8 +615,9 @@ def findings(size: pd.DataFrame, align: pd.DataFrame, low: pd.DataFrame, form: p
         out.append("Method at the default size by share of alignment mappings kept: " + "; ".join(parts) + ".")
     if not low.empty:
         m = low[low["setting"] == "low"]
-        parts = [f"{r['eval_language']}: {fmt_gain(r)}" for _, r in m.iterrows()]
-        out.append("Low-resource language (others at the default size), gain on that language: " + "; ".join(parts) + ".")
+        for f, rows in m.groupby("low_factor"):
+            parts = [f"{r['eval_language']}: {fmt_gain(r)}" for _, r in rows.iterrows()]
+            out.append(f"One language at ×{f:g} of its data (others at the default size), gain on that language: " + "; ".join(parts) + ".")
     if not form.empty:
         m = form[form["eval_language"] == "mean"]
         parts = [f"{r['align_loss']} ×{r['factor']:g}: {fmt_gain(r)}" for _, r in m.iterrows()]

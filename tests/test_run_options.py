@@ -44,23 +44,24 @@ def test_budget_stops_starting_cells(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [s[0] for s in started] == ["c0", "c1", "c2", "c3"] and not not_started
 
 
-def record(cells_run: int, failed=(), not_started=(), date="2026-01-01") -> dict:
-    return {"cells_run": cells_run, "cells_failed": list(failed), "cells_not_started": list(not_started),
-            "date": date, "wall_seconds": 10.0, "command": "python -m mlsearch study", "per_cell": []}
+def record(cells_run: int, skipped: int, failed=(), not_started=(), date="2026-01-01") -> dict:
+    return {"cells_run": cells_run, "cells_skipped": skipped, "cells_failed": list(failed),
+            "cells_not_started": list(not_started), "date": date, "wall_seconds": 10.0,
+            "command": "python -m mlsearch study", "per_cell": []}
 
 
 def test_timing_records_keep_the_real_run_and_chain_parts(tmp_path: Path) -> None:
     path = tmp_path / "timing.json"
-    first = write_timing(path, record(2, not_started=["a", "b"], date="d1"))
+    first = write_timing(path, record(2, 0, not_started=["a", "b"], date="d1"))
     assert json.loads(path.read_text()) == first and "earlier_parts" not in first
-    assert write_timing(path, record(0, date="d2")) == first  # analysis only: the training record stays
-    second = write_timing(path, record(1, failed=["a"], date="d3"))
+    assert write_timing(path, record(0, 4, date="d2")) == first  # analysis only: the training record stays
+    second = write_timing(path, record(1, 2, failed=["a"], date="d3"))  # built on the first part
     assert [p["date"] for p in second["earlier_parts"]] == ["d1"]
     assert second["earlier_parts"][0]["cells_not_started"] == ["a", "b"]
-    third = write_timing(path, record(1, date="d4"))
+    third = write_timing(path, record(1, 3, date="d4"))
     assert [p["date"] for p in third["earlier_parts"]] == ["d1", "d3"]
-    # a run after a complete one is a new run, not a part of it
-    assert "earlier_parts" not in write_timing(path, record(3, date="d5"))
+    # a run that skipped nothing (every run folder gone) is a new run, not a part of the old one
+    assert "earlier_parts" not in write_timing(path, record(4, 0, date="d5"))
 
 
 def test_inline_failure_keeps_the_traceback(tmp_path: Path) -> None:

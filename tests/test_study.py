@@ -105,8 +105,10 @@ def test_committed_study_files_load_and_the_cpu_study_has_its_cells():
     names = [c.name for c in cells]
     assert len(names) == len(set(names))
     # size: 6 factors × (5 mono + 3 kinds); alignment: 4 product + 1 query points (×1 shared with size);
-    # low resource: 5 × (mono + all five); align form: 2 factors × 2 kinds (references shared with size)
-    assert len(cells) == 6 * 8 + 5 + 10 + 4
+    # low resource: 3 shares × 5 languages × (mono + all five); align form: 2 factors × 2 kinds
+    # (references shared with size)
+    assert len(cells) == 6 * 8 + 5 + 3 * 10 + 4
+    assert "x1-de0.25/de" in names and "x1-de0.5/en+de+fr+it+es" in names
     assert "x1/en+de+fr+it+es" in names and "x1-it0.0625/it" in names and "x1-prod0.1/en+de+fr+it+es" in names
     assert not any("prod" in n for n in names if "+" not in n)  # monolingual models ignore alignment shares
     assert cells[0].point == "x4" and "+" in cells[0].name  # longest first
@@ -123,7 +125,8 @@ def test_committed_study_files_load_and_the_cpu_study_has_its_cells():
         ("sweeps: [size, bogus]\n", "unknown or no sweeps"),
         ("size:\n  kinds: [method, nope]\n", "unknown model kind"),
         ("alignment:\n  product_share: [2]\n", "shares in \\[0, 1\\]"),
-        ("low_resource:\n  factor: 0\n", "low_resource.factor"),
+        ("low_resource:\n  factors: [0.25, 0]\n", "low_resource.factors must be shares"),
+        ("low_resource:\n  factor: 0.25\n", "unknown parameter 'low_resource.factor'"),
     ],
 )
 def test_bad_study_files_are_config_errors(tmp_path, text, message):
