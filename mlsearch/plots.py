@@ -343,7 +343,7 @@ def plot_low_resource(low: pd.DataFrame) -> plt.Figure | None:
     reds = plt.get_cmap("Reds")
     bars += [((low["setting"] == "low") & (low["low_factor"] == f), f"this language at ×{f:g}",
               reds(0.9 - 0.5 * i / max(1, len(factors) - 1))) for i, f in enumerate(factors)]
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x, width = np.arange(len(langs)), 0.8 / len(bars)
     for i, (sel, label, color) in enumerate(bars):
         g = low[sel].set_index("eval_language").reindex(langs)
@@ -353,7 +353,7 @@ def plot_low_resource(low: pd.DataFrame) -> plt.Figure | None:
     ax.set_xticks(x, langs)
     ax.set_ylabel("F1 change vs monolingual (%)")
     ax.set_title("One low-resource language among four at the default size", fontsize=11)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncols=min(4, len(bars)), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     fig.tight_layout()
     return fig
 
