@@ -211,3 +211,12 @@ def test_notebook_failure_ends_with_the_one_line_message(tmp_path):
     outputs = [o for c in nbformat.read(str(out), as_version=4).cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert len(outputs) == 1 and outputs[0]["evalue"] == message
     assert not (tmp_path / "results").exists()
+
+
+def test_output_into_a_closed_pipe_is_not_a_traceback():
+    """`python -m mlsearch study --dry-run | head -1`: the reader stops early; no traceback follows."""
+    proc = subprocess.Popen([sys.executable, "-m", "mlsearch", "study", "--profile", "quick", "--dry-run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
