@@ -286,8 +286,8 @@ def execute_notebook(source: Path, target: Path, params: dict[str, Any], cwd: st
 def _run_cell(name: str, source: str, notebook: str, params: dict[str, Any], cwd: str, inline: bool = False) -> dict[str, Any]:
     """Worker entry: never raises, so one failing cell cannot stop the others.
 
-    ``notebook`` (the result's ``where``) is the executed notebook, or with ``inline`` the cell's
-    folder, where its runs are; an inline failure also keeps the traceback.
+    The result's ``notebook`` is where to look when the cell fails: the executed notebook, or with
+    ``inline`` the cell's folder (its runs); an inline failure also keeps the traceback.
     """
     start = time.perf_counter()
     where = str(Path(notebook).parent) if inline else notebook
