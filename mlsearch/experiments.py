@@ -428,9 +428,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         for r in results
     ]
     compare_seconds = None
-    if options.train_only and not failed:
-        print("train only: run the same command without --train-only for the tables, figures and report")
-    if not failed and not not_started and not options.train_only:
+    if analysis_due(failed, not_started, options):
         compare_nb, embed_nb = root / "03_compare.ipynb", root / "04_embeddings.ipynb"
         compare_seconds = execute_notebook(COMPARE_NOTEBOOK, compare_nb, params, cwd)
         report = [compare_nb]
@@ -464,6 +462,14 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
     if compare_seconds is not None:
         print(f"report: {root / 'report.html'}")
     return root
+
+
+def analysis_due(failed: list[dict[str, Any]], not_started: list[str], options: RunOptions) -> bool:
+    """Whether a grid or study goes on to tables, figures and report: only once every cell is complete,
+    and not with ``--train-only`` (then it says how to get them)."""
+    if options.train_only and not failed:
+        print("train only: run the same command without --train-only for the tables, figures and report")
+    return not failed and not not_started and not options.train_only
 
 
 def raise_failures(results: list[dict[str, Any]], what: str) -> None:

@@ -264,6 +264,14 @@ def _cell_overrides(spec: StudyConfig, cell: StudyCell, results_dir: str, extra:
     }
 
 
+def cell_params(spec: StudyConfig, cell: StudyCell, results_dir: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of :func:`mlsearch.experiments.train_set` for ``cell`` (notebook 02's parameters):
+    they rebuild exactly :func:`cell_config` for every seed."""
+    overrides = {k: v for k, v in _cell_overrides(spec, cell, results_dir, extra).items() if k not in ("results_dir", "languages", "kind")}
+    return {"profile": spec.profile, "results_dir": results_dir, "extra_params": [], "overrides": overrides,
+            "languages": list(cell.languages), "seeds": list(spec.seeds), "kind": cell.kind}
+
+
 def _complete(spec: StudyConfig, cell: StudyCell, results_dir: str, extra: dict[str, Any]) -> bool:
     """True when every seed has metrics.json; a run trained with other settings is an error (the
     study file changed under an existing results folder), never silently reused."""
@@ -298,6 +306,7 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         TRAIN_NOTEBOOK,
         RunOptions,
         _device_summary,
+        analysis_due,
         execute_notebook,
         raise_failures,
         run_cells,
@@ -330,11 +339,8 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
     cwd = os.getcwd()
     specs = []
     for c in todo:
-        overrides = {k: v for k, v in _cell_overrides(spec, c, results_dir, extra).items() if k not in ("results_dir", "languages", "kind")}
-        params = {"profile": spec.profile, "results_dir": results_dir, "extra_params": [], "overrides": overrides,
-                  "languages": list(c.languages), "seeds": list(spec.seeds), "kind": c.kind}
         folder = run_dir(cell_config(spec, c, spec.seeds[0], results_dir, extra)).parent
-        specs.append((c.name, str(TRAIN_NOTEBOOK), str(folder / "02_train.ipynb"), params, cwd))
+        specs.append((c.name, str(TRAIN_NOTEBOOK), str(folder / "02_train.ipynb"), cell_params(spec, c, results_dir, extra), cwd))
     results, not_started = run_cells(specs, jobs, gpus, f"study {spec.profile}", options)
     failed = [r for r in results if not r["ok"]]
     by_name = {c.name: c for c in todo}
@@ -344,9 +350,7 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         dirs = [run_dir(cell_config(spec, c, s, results_dir, extra)) for s in spec.seeds]
         per_cell.append({"cell": r["name"], "ok": r["ok"], "seconds": round(r["seconds"], 2), "train_seconds": round(train_seconds(dirs), 2)})
     analysis_seconds = None
-    if options.train_only and not failed:
-        print("train only: run the same command without --train-only for the tables, figures and report")
-    if not failed and not not_started and not options.train_only:
+    if analysis_due(failed, not_started, options):
         nb = root / STUDY_NOTEBOOK_NAME
         params = {"profile": spec.profile, "results_dir": results_dir, "study": str(study_path)}
         analysis_seconds = execute_notebook(NOTEBOOKS / STUDY_NOTEBOOK_NAME, nb, params, cwd)
@@ -381,22 +385,15 @@ def train_missing(spec: StudyConfig, results_dir: str = "results", extra: dict[s
     """
     from tqdm.auto import tqdm
 
-    from mlsearch.data.load import load_dataset
-    from mlsearch.train import train_and_evaluate
+    from mlsearch.experiments import train_set
 
     extra = dict(extra or {})
     base = load_config(profile_files(spec.profile), {**extra, "results_dir": results_dir})
     todo = [c for c in study_cells(spec, list(base.grid.languages)) if not _complete(spec, c, results_dir, extra)]
     trained = 0
     for cell in tqdm(todo, desc="study runs", unit="cell", disable=not todo):
-        ds = None
-        for seed in spec.seeds:
-            cfg = cell_config(spec, cell, seed, results_dir, extra)
-            if (run_dir(cfg) / "metrics.json").is_file():
-                continue
-            ds = ds or load_dataset(cfg, progress=False)
-            train_and_evaluate(cfg, dataset=ds, progress=False)
-            trained += 1
+        trained += sum(not (run_dir(cell_config(spec, cell, s, results_dir, extra)) / "metrics.json").is_file() for s in spec.seeds)
+        train_set(**cell_params(spec, cell, results_dir, extra), progress=False)  # the same call as an --inline cell
     return trained
 
 
