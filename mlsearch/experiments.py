@@ -254,6 +254,11 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+#: What jupyter_client raises when a kernel dies during start-up, before any cell ran.
+KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
+KERNEL_START_ATTEMPTS = 3
+
+
 def execute_notebook(source: Path, target: Path, params: dict[str, Any], cwd: str | None = None) -> float:
     """Execute ``source`` with papermill into ``target`` (kept on failure); returns wall seconds.
 
@@ -279,7 +284,15 @@ def execute_notebook(source: Path, target: Path, params: dict[str, Any], cwd: st
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    pm.execute_notebook(str(source), str(target), parameters=params, cwd=cwd or os.getcwd(), **PAPERMILL_KWARGS)
+    for attempt in range(KERNEL_START_ATTEMPTS):
+        try:
+            pm.execute_notebook(str(source), str(target), parameters=params, cwd=cwd or os.getcwd(), **PAPERMILL_KWARGS)
+            break
+        except RuntimeError as exc:
+            # Kernels started at the same moment can pick the same free TCP port; the loser dies
+            # before running any cell, so starting it again is safe.
+            if KERNEL_START_FAILURE not in str(exc) or attempt == KERNEL_START_ATTEMPTS - 1:
+                raise
     return time.perf_counter() - start
 
 

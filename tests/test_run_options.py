@@ -86,3 +86,42 @@ def test_inline_cell_trains_the_same_run_as_notebook_02(tmp_path: Path) -> None:
     # a rerun reads the run back instead of training it again
     again = train_set(**params, results_dir=str(tmp_path / "inline"), progress=False)
     assert json.dumps(again[0], sort_keys=True) == json.dumps(json.loads(inline), sort_keys=True)
+
+
+def test_a_kernel_that_dies_at_start_is_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parallel kernels can collide on a TCP port and die before any cell runs: retried, up to a bound;
+    any other failure of a notebook is not retried."""
+    import papermill as pm
+
+    calls = []
+
+    def flaky(source, target, **kw):
+        calls.append(target)
+        if len(calls) == 1:
+            raise RuntimeError(experiments.KERNEL_START_FAILURE)
+
+    monkeypatch.setattr(pm, "execute_notebook", flaky)
+    params = {"profile": "tiny", "results_dir": str(tmp_path), "extra_params": [], "overrides": {},
+              "languages": ["en"], "seeds": [0], "kind": "method", "rerun": False}
+    experiments.execute_notebook(experiments.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
+    assert len(calls) == 2
+
+    def always(source, target, **kw):
+        calls.append(target)
+        raise RuntimeError(experiments.KERNEL_START_FAILURE)
+
+    calls.clear()
+    monkeypatch.setattr(pm, "execute_notebook", always)
+    with pytest.raises(RuntimeError, match="kernel_info"):
+        experiments.execute_notebook(experiments.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
+    assert len(calls) == experiments.KERNEL_START_ATTEMPTS
+
+    def broken(source, target, **kw):
+        calls.append(target)
+        raise RuntimeError("planned failure")
+
+    calls.clear()
+    monkeypatch.setattr(pm, "execute_notebook", broken)
+    with pytest.raises(RuntimeError, match="planned failure"):
+        experiments.execute_notebook(experiments.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
+    assert len(calls) == 1
