@@ -9,12 +9,20 @@ scratch unless ``model.pretrained`` names a local folder), pooled over non-paddi
 the [CLS] position) and linearly projected to ``proj_dim``: the shared space that alignment pulls
 languages together in. ``model.encoders: shared`` keys every language to one pair of encoders.
 ``model.tie_embeddings`` lets the query and title encoders of a language share their token table
-(their transformer layers stay separate).
+(their transformer layers stay separate), ``model.tie_projection`` their projection.
+
+Options that make the model learn from a few thousand pairs (see ModelConfig for the evidence):
+``model.subword_buckets`` adds hashed character n-grams to every token's vector (word hashing), and
+``model.similarity`` lets the sum of the Hadamard product (the dot product or cosine of q and t)
+reach the logit directly, next to the MLP over q ⊙ t.
 """
 
 from __future__ import annotations
 
+import zlib
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel
 
@@ -22,12 +30,68 @@ from mlsearch.config import ModelConfig
 from mlsearch.text import PAD_ID
 
 SHARED = "shared"
+#: Character n-grams kept per token (the longest tokens lose their longest n-grams beyond this).
+MAX_NGRAMS = 32
+
+
+def token_ngrams(token: str, n_min: int, n_max: int, buckets: int) -> list[int]:
+    """Hash buckets ``1..buckets`` of the character n-grams of one vocabulary token (0 is padding).
+
+    A word-initial piece is marked ``<`` (``scarpe`` → ``<sc``, ``sca`` … ``<scarpe``); a WordPiece
+    continuation (``##pe``) is not, so ``##pe`` and the ``pe`` inside ``scarpe`` share n-grams. The
+    whole marked piece is one more n-gram (fastText's word itself). Special tokens ([PAD], [CLS],
+    [UNK]) get none. crc32 is the hash: stable across processes, unlike Python's ``hash``.
+    """
+    if token.startswith("[") and token.endswith("]"):
+        return []
+    text = token[2:] if token.startswith("##") else "<" + token
+    grams = {text} | {text[i : i + n] for n in range(n_min, n_max + 1) for i in range(len(text) - n + 1)}
+    # at most MAX_NGRAMS, the shortest first: they are the ones other words share
+    kept = sorted(grams, key=lambda g: (len(g), g))[:MAX_NGRAMS]
+    return sorted({1 + zlib.crc32(g.encode("utf-8")) % buckets for g in kept})
+
+
+class HashedTokenEmbedding(nn.Module):
+    """Token table + hashed character n-grams (DSSM's word hashing, fastText's subword buckets).
+
+    A token's vector is its own row plus the sum of its n-gram rows scaled by 1/√(number of
+    n-grams), so typos, plurals, compounds and accents that share n-grams share parameters. The
+    n-gram ids of each vocabulary entry are a buffer (saved with the weights); ``tokens`` (the
+    vocabulary in id order) fills it, and a model built without them gets it from its checkpoint.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, buckets: int, n_min: int, n_max: int, tokens: list[str] | None) -> None:
+        super().__init__()
+        self.word = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.grams = nn.Embedding(buckets + 1, dim, padding_idx=0)
+        for table in (self.word, self.grams):
+            nn.init.normal_(table.weight, std=0.02)
+            table.weight.data[0].zero_()
+        ids = torch.zeros(vocab_size, MAX_NGRAMS, dtype=torch.long)
+        if tokens is not None:
+            for i, token in enumerate(tokens[:vocab_size]):
+                g = token_ngrams(token, n_min, n_max, buckets)
+                ids[i, : len(g)] = torch.tensor(g, dtype=torch.long)
+        self.register_buffer("ngram_ids", ids)
+        counts = (ids > 0).sum(1, keepdim=True).clamp_min(1)
+        self.register_buffer("ngram_weights", (ids > 0).float() / counts.float().sqrt())
+
+    @property
+    def weight(self) -> torch.Tensor:  # what code reading ``word_embeddings.weight`` expects
+        return self.word.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        flat = ids.reshape(-1)
+        grams = F.embedding_bag(
+            self.ngram_ids[flat], self.grams.weight, per_sample_weights=self.ngram_weights[flat], mode="sum", padding_idx=0
+        )
+        return self.word(ids) + grams.view(*ids.shape, -1)
 
 
 class TextEncoder(nn.Module):
     """Token ids ``[B, L]`` (0 = padding) → projected vectors ``[B, proj_dim]``."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, max_len: int) -> None:
+    def __init__(self, cfg: ModelConfig, vocab_size: int, max_len: int, tokens: list[str] | None = None) -> None:
         super().__init__()
         if cfg.pretrained:
             # A local folder saved with ``save_pretrained``; its vocabulary must be the one the
@@ -47,6 +111,11 @@ class TextEncoder(nn.Module):
                 attn_implementation="sdpa",
             )
             self.bert = BertModel(config, add_pooling_layer=False)
+            if cfg.subword_buckets:
+                n_min, n_max = cfg.subword_ngrams
+                self.bert.embeddings.word_embeddings = HashedTokenEmbedding(
+                    vocab_size, cfg.d_model, cfg.subword_buckets, n_min, n_max, tokens
+                )
         self.pooling = cfg.pooling
         self.proj = nn.Linear(self.bert.config.hidden_size, cfg.proj_dim)
 
@@ -74,32 +143,47 @@ class Classifier(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, 1))
         self.mlp = nn.Sequential(*layers)
+        self.similarity = cfg.similarity
+        if cfg.similarity != "none":
+            # the weight of Σ(q ⊙ t) in the logit, learned; cosine starts at 5 (cos ∈ [−1, 1])
+            self.sim_weight = nn.Parameter(torch.tensor(5.0 if cfg.similarity == "cosine" else 1.0))
 
     def features(self, q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return q * t if self.combine == "hadamard" else torch.cat([q, t], dim=-1)
 
     def forward(self, q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.features(q, t)).squeeze(-1)
+        logit = self.mlp(self.features(q, t)).squeeze(-1)
+        if self.similarity == "dot":
+            logit = logit + self.sim_weight * (q * t).sum(-1)
+        elif self.similarity == "cosine":
+            logit = logit + self.sim_weight * F.cosine_similarity(q.float(), t.float(), dim=-1).to(logit.dtype)
+        return logit
 
 
 class MatchModel(nn.Module):
     """Encoders keyed by language (or :data:`SHARED`) and one classifier.
 
     ``vocab_sizes`` maps an encoder key to its tokenizer's vocabulary size, so adding a language
-    later (zero-shot) means adding its two encoders under a new key.
+    later (zero-shot) means adding its two encoders under a new key. ``vocabs`` (the same keys, the
+    vocabulary in id order) fills the n-gram tables of ``model.subword_buckets``; without it they
+    come from the checkpoint.
     """
 
-    def __init__(self, cfg: ModelConfig, vocab_sizes: dict[str, int]) -> None:
+    def __init__(self, cfg: ModelConfig, vocab_sizes: dict[str, int], vocabs: dict[str, list[str]] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.query = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.query_len) for k, v in sorted(vocab_sizes.items())})
-        self.title = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.title_len) for k, v in sorted(vocab_sizes.items())})
+        vocabs = vocabs or {}
+        self.query = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.query_len, vocabs.get(k)) for k, v in sorted(vocab_sizes.items())})
+        self.title = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.title_len, vocabs.get(k)) for k, v in sorted(vocab_sizes.items())})
         self.classifier = Classifier(cfg)
-        if cfg.tie_embeddings:
+        for k in self.query:
             # Same tokenizer on both sides of a language: one token table lets a word in the query
-            # and the same word in a title start from the same vector (see ModelConfig).
-            for k in self.query:
+            # and the same word in a title start from the same vector (see ModelConfig); one
+            # projection keeps them the same after it.
+            if cfg.tie_embeddings:
                 self.title[k].bert.embeddings.word_embeddings = self.query[k].bert.embeddings.word_embeddings
+            if cfg.tie_projection:
+                self.title[k].proj = self.query[k].proj
 
     def key(self, lang: str) -> str:
         return SHARED if self.cfg.encoders == "shared" else lang
@@ -112,6 +196,15 @@ class MatchModel(nn.Module):
     def forward(self, lang: str, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
         """Match logits ``[B]`` for query–title pairs of one language."""
         return self.classifier(self.encode(lang, "query", query_ids), self.encode(lang, "title", title_ids))
+
+
+def vocab_tokens(tok) -> list[str]:
+    """A ``tokenizers.Tokenizer``'s vocabulary in id order (what the n-gram tables are built from)."""
+    vocab = tok.get_vocab()
+    out = [""] * len(vocab)
+    for token, i in vocab.items():
+        out[i] = token
+    return out
 
 
 def n_parameters(model: nn.Module) -> int:

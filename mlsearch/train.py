@@ -5,7 +5,11 @@
    then alignment over every language pair: titles of mapped products through the two title
    encoders, mapped queries through the two query encoders];
 3. after each epoch: validation F1 (threshold chosen per language on validation), the best epoch's
-   weights are kept; test metrics at the validation thresholds.
+   weights are kept; test metrics at the validation thresholds. With ``train.patience`` the run
+   ends once validation has not improved for that many epochs.
+
+The learning rate follows ``train.lr_schedule`` over every optimisation step (warm start included);
+it is a function of the step number alone, so a resumed run needs no scheduler state.
 
 Every shuffle comes from a generator seeded by (seed, epoch, phase), so a resumed run replays the
 exact batches of an uninterrupted one. Under ``torchrun`` each rank takes a disjoint shard of every
@@ -39,7 +43,7 @@ from mlsearch.errors import ConfigError, DataError, TrainingError
 from mlsearch.evaluate import best_threshold, metrics
 from mlsearch.io import atomic_write, write_json
 from mlsearch.kinds import apply_kind, get_kind
-from mlsearch.model import SHARED, MatchModel, n_parameters
+from mlsearch.model import SHARED, MatchModel, n_parameters, vocab_tokens
 from mlsearch.paths import model_name
 from mlsearch.paths import run_dir as default_run_dir
 from mlsearch.text import PAD_ID, encode, load_tokenizer, save_tokenizer, train_tokenizer
@@ -205,8 +209,11 @@ def pick_device(cfg: RunConfig) -> torch.device:
 class Trainer:
     """The loop's state: model, optimizer, data tensors; one method per phase."""
 
-    def __init__(self, cfg: RunConfig, model: MatchModel, splits, align, device: torch.device, progress: bool):
+    def __init__(
+        self, cfg: RunConfig, model: MatchModel, splits, align, device: torch.device, progress: bool, total_steps: int = 1
+    ):
         self.cfg, self.model, self.splits, self.align, self.device = cfg, model, splits, align, device
+        self.total_steps, self.steps_done = max(total_steps, 1), 0
         self.world, self.rank = _dist()
         # fused kernels on CUDA; on CPU the multi-tensor (foreach) update: same numbers as the
         # per-tensor loop (checked byte for byte on metrics.json); 21.0 s vs 23.2 s on one quick it+es model
@@ -222,8 +229,23 @@ class Trainer:
         self.progress = progress and self.rank == 0
         self.pairs_seen = 0
 
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of ``train.lr`` at optimisation step ``step`` (0-based) of ``total_steps``."""
+        t = self.cfg.train
+        if t.lr_schedule == "constant":
+            return 1.0
+        warm = t.warmup_share * self.total_steps
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(self.total_steps - warm, 1.0)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
     # -- one optimisation step over the params of ``modules`` (grads summed across ranks)
     def _step(self, loss: torch.Tensor | None, modules: list[torch.nn.Module]) -> None:
+        if self.cfg.train.lr_schedule != "constant":
+            for group in self.opt.param_groups:
+                group["lr"] = self.cfg.train.lr * self.lr_factor(self.steps_done)
+        self.steps_done += 1
         self.opt.zero_grad(set_to_none=True)
         if loss is not None:
             loss.backward()
@@ -500,16 +522,21 @@ def train_and_evaluate(
             save_tokenizer(tok, tok_dir / f"{key}.json")
 
     torch.manual_seed(cfg.seed)
-    vocab = {SHARED if cfg.model.encoders == "shared" else lang: toks[tokenizer_key(cfg, lang)].get_vocab_size() for lang in all_langs}
-    model = MatchModel(cfg.model, vocab).to(device)
+    keys = {SHARED if cfg.model.encoders == "shared" else lang: tokenizer_key(cfg, lang) for lang in all_langs}
+    vocab = {k: toks[t].get_vocab_size() for k, t in keys.items()}
+    tokens = {k: vocab_tokens(toks[t]) for k, t in keys.items()} if cfg.model.subword_buckets else None
+    model = MatchModel(cfg.model, vocab, tokens).to(device)
     if cfg.train.compile:
         # in place (state_dict keys unchanged, so checkpoints stay interchangeable with eager runs);
         # dynamic shapes because every batch is cut to its longest row
         for encoder in [*model.query.values(), *model.title.values()]:
             encoder.compile(dynamic=True)
-    trainer = Trainer(cfg, model, splits, align, device, progress)
-
     warm_lang = random.Random(cfg.seed).choice(train_langs) if cfg.train.warm_start else None
+    n_align = sum(math.ceil(len(a) / cfg.train.align_batch_size) for a, *_ in align.values())
+    n_cls = sum(math.ceil(len(splits[lang, "train"]) / cfg.train.batch_size) for lang in train_langs)
+    n_warm = math.ceil(len(splits[warm_lang, "train"]) / cfg.train.batch_size) * cfg.train.warm_start_epochs if warm_lang else 0
+    trainer = Trainer(cfg, model, splits, align, device, progress, n_warm + cfg.train.epochs * (n_cls + n_align))
+
     state: dict[str, Any] = {"epoch": -1, "best_epoch": None, "best_score": -math.inf, "best_valid": {}, "curves": []}
     best = _clone_state(model)
     if resume:
@@ -523,6 +550,8 @@ def train_and_evaluate(
         state = {k: meta[k] for k in state}
         state["best_score"] = -math.inf if meta["best_score"] is None else meta["best_score"]
     resumed_from = state["epoch"] if resume else None
+    if resume:
+        trainer.steps_done = n_warm + max(state["epoch"], 0) * (n_cls + n_align)
 
     def save_checkpoint(epoch: int) -> None:
         state["epoch"] = epoch
@@ -534,9 +563,8 @@ def train_and_evaluate(
             dist.barrier()
         _after_epoch(epoch)
 
-    n_align = sum(math.ceil(len(a) / cfg.train.align_batch_size) for a, *_ in align.values())
-    n_cls = sum(math.ceil(len(splits[lang, "train"]) / cfg.train.batch_size) for lang in train_langs)
     first = state["epoch"] + 1
+    epochs_trained = state["epoch"]
     with tqdm(total=0, disable=not trainer.progress, desc="train", leave=False) as bar:
         if first == 0:
             if warm_lang is not None:
@@ -547,6 +575,8 @@ def train_and_evaluate(
             save_checkpoint(0)
             first = 1
         for epoch in range(first, cfg.train.epochs + 1):
+            if cfg.train.patience and state["best_epoch"] is not None and epoch - 1 - state["best_epoch"] >= cfg.train.patience:
+                break  # early stopping (checked here, so a resumed run stops where an uninterrupted one did)
             bar.reset(n_cls + n_align)
             bar.set_description(f"epoch {epoch}/{cfg.train.epochs}")
             state["curves"] += trainer.classify(epoch, train_langs, "classify", bar)
@@ -557,6 +587,7 @@ def train_and_evaluate(
                 state.update(best_score=score, best_epoch=epoch, best_valid=valid)
                 best = _clone_state(model)
             save_checkpoint(epoch)
+            epochs_trained = epoch
     train_seconds = time.perf_counter() - t0
 
     # ---- evaluation with the best epoch's weights, thresholds from validation
@@ -583,6 +614,7 @@ def train_and_evaluate(
             "pairs_per_second": trainer.pairs_seen / max(train_seconds, 1e-9),
             "world_size": world,
             "resumed_from_epoch": resumed_from,
+            "epochs_trained": epochs_trained,
         }
         curves = pd.DataFrame(state["curves"], columns=["epoch", "phase", "language", "loss", "valid_f1"])
         write_run_folder(out, cfg, result, preds, info, curves)

@@ -43,8 +43,15 @@ def test_classifier_first_layer_is_hadamard():
     expected = torch.relu(first(q * t))
     got = m.classifier.mlp[1](first(m.classifier.features(q, t)))
     assert torch.allclose(got, expected)
-    # the logit really depends on q ⊙ t only: same product, same score
-    assert torch.allclose(m.classifier(q, t), m.classifier(q * t, torch.ones_like(t)), atol=1e-6)
+    # the paper's classifier and the dot-product path: the logit depends on q ⊙ t only
+    for sim in ("none", "dot"):
+        s = _model(**{"model.similarity": sim})
+        assert torch.allclose(s.classifier(q, t), s.classifier(q * t, torch.ones_like(t)), atol=1e-6), sim
+    # the cosine path adds w · Σ(q̂ ⊙ t̂) to the MLP's logit
+    cos = torch.nn.functional.cosine_similarity(q, t, dim=-1)
+    mlp = m.classifier.mlp(q * t).squeeze(-1)
+    assert m.cfg.similarity == "cosine"
+    assert torch.allclose(m.classifier(q, t), mlp + m.classifier.sim_weight * cos, atol=1e-5)
     c = _model(**{"model.combine": "concat"})
     assert c.classifier.mlp[0].in_features == 2 * c.cfg.proj_dim
     assert not torch.allclose(c.classifier(q, t), c.classifier(q * t, torch.ones_like(t)))
