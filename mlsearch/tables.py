@@ -131,7 +131,7 @@ def f1_summary(runs: pd.DataFrame, reference_kind: str = "method") -> pd.DataFra
     change, its interval and the t-test use the seeds both models have (paired by seed).
     """
     cols = [
-        "kind", "model", "n_languages", "eval_language", "n_seeds", "f1_mean", "f1_std",
+        "kind", "model", "n_languages", "eval_language", "n_seeds", "f1_mean", "f1_std", "roc_auc_mean", "pr_auc_mean",
         "mono_f1_mean", "rel_change_pct", "rel_ci_low", "rel_ci_high", "p_value", "paired_seeds",
     ]
     if runs.empty:
@@ -144,6 +144,9 @@ def f1_summary(runs: pd.DataFrame, reference_kind: str = "method") -> pd.DataFra
         row = {
             "kind": kind, "model": model, "n_languages": int(g["n_languages"].iloc[0]), "eval_language": lang,
             "n_seeds": len(f1), "f1_mean": f1.mean(), "f1_std": f1.std(ddof=1) if len(f1) > 1 else math.nan,
+            # threshold-free: F1 at a tuned cut can hide a model that ranks nothing
+            "roc_auc_mean": pd.to_numeric(g["roc_auc"], errors="coerce").mean() if "roc_auc" in g else math.nan,
+            "pr_auc_mean": pd.to_numeric(g["pr_auc"], errors="coerce").mean() if "pr_auc" in g else math.nan,
         }
         ref = mono.get(lang)
         seeds = sorted(set(f1.index) & set(ref.index)) if ref is not None else []
@@ -206,7 +209,7 @@ def baselines_table(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     model of that language (from ``summary``); ``train_seconds`` is the mean over seeds of the run's
     recorded training time, ``n_parameters`` that of the model. Empty when no run of another kind exists.
     """
-    cols = ["eval_language", "kind", "model", "role", "n_seeds", "f1_mean", "f1_std", "rel_change_pct",
+    cols = ["eval_language", "kind", "model", "role", "n_seeds", "f1_mean", "f1_std", "roc_auc_mean", "pr_auc_mean", "rel_change_pct",
             "rel_ci_low", "rel_ci_high", "train_seconds", "n_parameters"]
     if runs.empty or set(runs["kind"]) <= {"method"}:
         return pd.DataFrame(columns=cols)
@@ -267,7 +270,7 @@ def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
                            "positives", "best_epoch", "warm_start_language", "train_seconds"] if c in runs.columns]
     _write(runs[f1_cols], out, "f1", "F1 of every run", "One row per model × evaluation language × seed (test split).")
     _write(summary, out, "f1_summary", "F1 per model and evaluation language",
-           "Mean ± std over seeds; `rel_change_pct` = 100·(F1 − F1_mono)/F1_mono of the seed means, vs the "
+           "Mean ± std over seeds (ROC-AUC and PR-AUC: means over seeds); `rel_change_pct` = 100·(F1 − F1_mono)/F1_mono of the seed means, vs the "
            "monolingual model of the evaluation language; interval: paired bootstrap over seeds (95%); "
            "`p_value`: paired t-test. With 3 seeds both are rough (10 distinct resamples, 2 degrees of freedom).")
     _write(by_size, out, "gain_by_size", "Average relative F1 change (%) by number of training languages",
@@ -281,7 +284,7 @@ def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
     base = baselines_table(runs, summary)
     if len(base):
         _write(base, out, "baselines", "The method vs baselines and ablations, per evaluation language",
-               "F1 mean ± std over seeds; `rel_change_pct` vs the method's monolingual model of the evaluation "
+               "F1 mean ± std over seeds, ROC-AUC and PR-AUC means over seeds; `rel_change_pct` vs the method's monolingual model of the evaluation "
                "language (paired by seed, bootstrap interval over seeds); cost: mean training seconds per run "
                "(`run_info.json`) and `n_parameters` of the model. Kinds: see `mlsearch/kinds.py`.")
         tables["baselines"] = base

@@ -36,16 +36,15 @@ import torch
 import torch.distributed as dist
 from tokenizers import Tokenizer
 
-from mlsearch import checkpoint, losses, runinfo
+from mlsearch import checkpoint, losses
 from mlsearch.config import RunConfig
 from mlsearch.data.dataset import Dataset
 from mlsearch.errors import ConfigError, DataError, TrainingError
-from mlsearch.evaluate import best_threshold, metrics
-from mlsearch.io import atomic_write, write_json
+from mlsearch.evaluate import best_threshold
 from mlsearch.kinds import apply_kind, get_kind
 from mlsearch.model import SHARED, MatchModel, n_parameters, vocab_tokens
-from mlsearch.paths import model_name
 from mlsearch.paths import run_dir as default_run_dir
+from mlsearch.runfolder import metrics_record, test_evaluation, write_run_folder
 from mlsearch.text import PAD_ID, encode, load_tokenizer, save_tokenizer, train_tokenizer
 
 PHASE_SALT = {"warm": 1, "classify": 2, "align": 3}
@@ -392,64 +391,6 @@ def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
-
-
-def _clean(x: Any) -> Any:
-    """Round floats (stable, readable JSON) and turn NaN into null."""
-    if isinstance(x, float):
-        return None if not math.isfinite(x) else round(x, 6)
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_clean(v) for v in x]
-    return x
-
-
-def test_evaluation(cfg: RunConfig, i: int, lang: str, frame: pd.DataFrame, scores: np.ndarray, threshold: float):
-    """Test metrics of the ``i``-th evaluation language at a validation threshold, and its predictions."""
-    ev = metrics(frame["label"].to_numpy(), scores, threshold, frame["query_id"].to_numpy(), cfg.eval.bootstrap, cfg.seed * 100 + i)
-    return ev, frame.assign(lang=lang, score=scores)[["lang", "query_id", "product_id", "label", "score"]]
-
-
-def metrics_record(
-    cfg: RunConfig, ds: Dataset, train_langs: list[str], eval_langs: list[str], evals: dict, valid: dict, *,
-    warm_start_language: str | None, best_epoch: int | None, epochs: int | None, n_params: int,
-) -> dict:
-    """The content of ``metrics.json``, the same for every model kind (nothing time- or machine-dependent)."""
-    return _clean(
-        {
-            "train_languages": train_langs,
-            "eval_languages": eval_langs,
-            "seed": cfg.seed,
-            "kind": cfg.kind,
-            "profile": cfg.profile,
-            "source": cfg.data.source,
-            "dataset": ds.name,
-            "model": model_name(cfg.languages),
-            "warm_start_language": warm_start_language,
-            "best_epoch": best_epoch,
-            "epochs": epochs,
-            "n_parameters": n_params,
-            "config_hash": checkpoint.config_hash(cfg),
-            "eval": evals,
-            "valid": valid,
-        }
-    )
-
-
-def write_run_folder(
-    out: Path, cfg: RunConfig, result: dict, preds: list[pd.DataFrame], info: dict, curves: pd.DataFrame | None = None
-) -> None:
-    """config.json, curves.csv, predictions.parquet, run_info.json, then metrics.json last: its presence
-    marks a complete run."""
-    write_json(out / "config.json", cfg.to_dict())
-    if curves is not None:
-        atomic_write(out / "curves.csv", lambda p: curves.to_csv(p, index=False))
-    if cfg.eval.save_predictions:
-        table = pd.concat(preds, ignore_index=True)
-        atomic_write(out / "predictions.parquet", lambda p: table.to_parquet(p, index=False))
-    write_json(out / "run_info.json", runinfo.collect(**info))
-    write_json(out / "metrics.json", result)
 
 
 def train_and_evaluate(

@@ -502,7 +502,7 @@ def monolingual_probe(ds: Dataset, lang: str, train_fraction: float = 1.0, seed:
     """
     from sklearn.metrics import f1_score
 
-    from mlsearch.baselines import tfidf_scores  # the tfidf baseline's model, fitted on this language alone
+    from mlsearch.lexical import tfidf_scores  # the tfidf baseline's model, fitted on this language alone
 
     train, valid, test = (ds.split(lang, s) for s in ("train", "valid", "test"))
     if train_fraction < 1.0:
