@@ -249,11 +249,12 @@ class Trainer:
         if loss is not None:
             loss.backward()
         if self.world > 1:
-            for mod in modules:
-                for p in mod.parameters():
-                    if p.grad is None:
-                        p.grad = torch.zeros_like(p)
-                    dist.all_reduce(p.grad)
+            # each parameter once: tied tables and projections belong to a query AND a title encoder
+            params = {id(p): p for mod in modules for p in mod.parameters()}
+            for p in params.values():
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
         self.opt.step()
 
     def _shard(self, idx: torch.Tensor) -> torch.Tensor:
