@@ -43,13 +43,15 @@ KINDS: dict[str, Kind] = {
                    description="one query and one title encoder for all languages, one vocabulary"),
     # ---- the paper's bare model, and each of the levers that make it learn, turned off one at a time
     "paper_strict": Kind({"model.tie_embeddings": False, "model.tie_projection": False, "model.subword_buckets": 0,
-                          "model.similarity": "none", "train.lr_schedule": "constant", "train.warmup_share": 0.0},
+                          "model.similarity": "none", "model.interaction": "none", "train.lr_schedule": "constant", "train.warmup_share": 0.0},
                          description="the paper's model without our levers: separate token tables, no n-grams, "
-                                     "MLP-only classifier, constant learning rate"),
+                                     "MLP-only classifier (no cosine, no late interaction), constant learning rate"),
     "no_subword": Kind({"model.subword_buckets": 0}, description="no hashed character n-grams"),
     "untied": Kind({"model.tie_embeddings": False, "model.tie_projection": False},
                    description="separate token tables and projections for queries and titles"),
     "no_similarity": Kind({"model.similarity": "none"}, description="MLP over q ⊙ t only (no cosine path to the logit)"),
+    "no_interaction": Kind({"model.interaction": "none"},
+                           description="pooled vectors only (no late interaction: MaxSim of query and title tokens)"),
     "constant_lr": Kind({"train.lr_schedule": "constant", "train.warmup_share": 0.0},
                         description="constant learning rate (no warm-up, no decay)"),
     # ---- ablations of the method

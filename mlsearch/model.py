@@ -118,8 +118,19 @@ class TextEncoder(nn.Module):
                 )
         self.pooling = cfg.pooling
         self.proj = nn.Linear(self.bert.config.hidden_size, cfg.proj_dim)
+        # the token vectors of late interaction get their own projection: the pooled space stays the
+        # one alignment shapes (sharing it weakened alignment: see ModelConfig.interaction)
+        self.token_proj = nn.Linear(self.bert.config.hidden_size, cfg.proj_dim) if cfg.interaction != "none" else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.forward_tokens(ids, tokens=False)[0]
+
+    def forward_tokens(self, ids: torch.Tensor, tokens: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """``(pooled [B, P], projected token vectors [B, L, P] or None, mask [B, L])``.
+
+        The token vectors (every position through ``token_proj``) serve the late-interaction path of
+        ``model.interaction``; the pooled vector is what the classifier and alignment see.
+        """
         mask = ids != PAD_ID
         hidden = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
         if self.pooling == "cls":
@@ -127,7 +138,7 @@ class TextEncoder(nn.Module):
         else:
             m = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
-        return self.proj(pooled)
+        return self.proj(pooled), (self.token_proj(hidden) if tokens else None), mask
 
 
 class Classifier(nn.Module):
@@ -147,17 +158,46 @@ class Classifier(nn.Module):
         if cfg.similarity != "none":
             # the weight of Σ(q ⊙ t) in the logit, learned; cosine starts at 5 (cos ∈ [−1, 1])
             self.sim_weight = nn.Parameter(torch.tensor(5.0 if cfg.similarity == "cosine" else 1.0))
+        if cfg.interaction == "maxsim":
+            # weights of the mean and the minimum over query tokens of their best cosine in the title
+            self.interaction_weight = nn.Parameter(torch.tensor([5.0, 1.0]))
 
     def features(self, q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return q * t if self.combine == "hadamard" else torch.cat([q, t], dim=-1)
 
-    def forward(self, q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, t: torch.Tensor, interaction: torch.Tensor | None = None) -> torch.Tensor:
         logit = self.mlp(self.features(q, t)).squeeze(-1)
+        if interaction is not None:  # [B, k] late-interaction features (see max_similarity), learned weights
+            logit = logit + (interaction.to(logit.dtype) * self.interaction_weight).sum(-1)
         if self.similarity == "dot":
             logit = logit + self.sim_weight * (q * t).sum(-1)
         elif self.similarity == "cosine":
             logit = logit + self.sim_weight * F.cosine_similarity(q.float(), t.float(), dim=-1).to(logit.dtype)
         return logit
+
+
+def max_similarity(q: torch.Tensor, q_mask: torch.Tensor, t: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
+    """Late interaction (ColBERT's MaxSim): for each query token its best cosine among the title's tokens.
+
+    ``q [B, Lq, P]``, ``t [B, Lt, P]`` are the encoders' projected token vectors, masks mark
+    non-padding tokens; position 0 ([CLS]) is left out on both sides. Returns ``[B, 2]``: the mean
+    and the minimum over query tokens, so a query word that no title word answers (the colour or the
+    target group a title does not have) lowers the score. The vectors are contextual outputs of the
+    encoders, learned end to end; nothing is counted by hand.
+    """
+    q = F.normalize(q.float(), dim=-1)
+    t = F.normalize(t.float(), dim=-1)
+    sim = torch.einsum("bip,bjp->bij", q, t)
+    t_valid = t_mask.clone()
+    t_valid[:, 0] = False
+    sim = sim.masked_fill(~t_valid.unsqueeze(1), -1.0)
+    best = sim.max(-1).values  # [B, Lq]
+    q_valid = q_mask.clone()
+    q_valid[:, 0] = False
+    n = q_valid.sum(1).clamp_min(1)
+    mean = (best * q_valid).sum(1) / n
+    low = best.masked_fill(~q_valid, 1.0).min(1).values
+    return torch.stack([mean, low], dim=-1)
 
 
 class MatchModel(nn.Module):
@@ -184,6 +224,7 @@ class MatchModel(nn.Module):
                 self.title[k].bert.embeddings.word_embeddings = self.query[k].bert.embeddings.word_embeddings
             if cfg.tie_projection:
                 self.title[k].proj = self.query[k].proj
+                self.title[k].token_proj = self.query[k].token_proj
 
     def key(self, lang: str) -> str:
         return SHARED if self.cfg.encoders == "shared" else lang
@@ -195,7 +236,12 @@ class MatchModel(nn.Module):
 
     def forward(self, lang: str, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
         """Match logits ``[B]`` for query–title pairs of one language."""
-        return self.classifier(self.encode(lang, "query", query_ids), self.encode(lang, "title", title_ids))
+        if self.cfg.interaction == "none":
+            return self.classifier(self.encode(lang, "query", query_ids), self.encode(lang, "title", title_ids))
+        k = self.key(lang)
+        q, q_tok, q_mask = self.query[k].forward_tokens(query_ids)
+        t, t_tok, t_mask = self.title[k].forward_tokens(title_ids)
+        return self.classifier(q, t, max_similarity(q_tok, q_mask, t_tok, t_mask))
 
 
 def vocab_tokens(tok) -> list[str]:
