@@ -28,7 +28,7 @@ grid: reproduce
 # languages, next to the method's grid (complete method cells are skipped). Separate from
 # `reproduce` to keep that under 20 minutes on CPU. The `use` baseline needs the optional extra
 # (installed here); its sentence encodings are cached under data_cache/encodings.
-BASELINE_KINDS := [method,tfidf,use,paper_strict,no_subword,untied,no_similarity,no_interaction,constant_lr,shared,no_align,product_align,query_align,no_warm,concat,align_l2,align_cosine,zeroshot]
+BASELINE_KINDS := [method,tfidf,use,paper_strict,no_subword,untied,no_similarity,no_interaction,pretrain,constant_lr,shared,no_align,product_align,query_align,no_warm,concat,align_l2,align_cosine,zeroshot]
 baselines: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use]'
 	$(BIN)/python -m mlsearch grid --profile $(PROFILE) --set 'grid.kinds=$(BASELINE_KINDS)' $(if $(JOBS),-j $(JOBS)) $(ARGS)

@@ -52,6 +52,9 @@ KINDS: dict[str, Kind] = {
     "no_similarity": Kind({"model.similarity": "none"}, description="MLP over q ⊙ t only (no cosine path to the logit)"),
     "no_interaction": Kind({"model.interaction": "none"},
                            description="pooled vectors only (no late interaction: MaxSim of query and title tokens)"),
+    # 3 epochs: validation F1 of monolingual quick models 0.664 (off: 0.664); 8 epochs 0.653
+    "pretrain": Kind({"train.pretrain_epochs": 3},
+                     description="+ masked-token pre-training of each language's encoders on its own training text (3 epochs)"),
     "constant_lr": Kind({"train.lr_schedule": "constant", "train.warmup_share": 0.0},
                         description="constant learning rate (no warm-up, no decay)"),
     # ---- ablations of the method

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from mlsearch import checkpoint, losses
@@ -44,6 +45,7 @@ from mlsearch.evaluate import best_threshold
 from mlsearch.kinds import apply_kind, get_kind
 from mlsearch.model import SHARED, MatchModel, n_parameters, vocab_tokens
 from mlsearch.paths import run_dir as default_run_dir
+from mlsearch.pretrain import pretrain_encoders, pretrain_steps
 from mlsearch.runfolder import metrics_record, test_evaluation, write_run_folder
 from mlsearch.text import PAD_ID, encode, load_tokenizer, save_tokenizer, train_tokenizer
 
@@ -120,7 +122,7 @@ def tensorize(cfg: RunConfig, ds: Dataset, toks: dict[str, Tokenizer], langs: li
                 query=query.to(device),
                 title=title.to(device),
                 label=torch.tensor(df["label"].to_numpy(), dtype=torch.float32, device=device),
-                frame=df[["query_id", "product_id", "label"]].reset_index(drop=True),
+                frame=df[["query_id", "product_id", "label", *(["relevance"] if "relevance" in df.columns else [])]].reset_index(drop=True),
                 query_len=row_lengths(query),
                 title_len=row_lengths(title),
             )
@@ -159,6 +161,23 @@ def _prepared(cfg: RunConfig, dataset: Dataset, ds: Dataset, langs: list[str], u
     _PREPARED.clear()
     _PREPARED.update(key=key, dataset=dataset, value=value)
     return value
+
+
+def pretrain_texts(model: MatchModel, splits: dict, langs: list[str]) -> dict[tuple[str, str], torch.Tensor]:
+    """Unique training queries and titles per encoder (``(key, side)``) for masked-token pre-training.
+
+    Languages that share an encoder (``model.encoders: shared``) pool their texts."""
+    out: dict[tuple[str, str], list[torch.Tensor]] = {}
+    for lang in sorted(langs):
+        s = splits[lang, "train"]
+        for side, ids in (("query", s.query), ("title", s.title)):
+            out.setdefault((model.key(lang), side), []).append(ids)
+    texts = {}
+    for key, parts in out.items():
+        width = max(p.shape[1] for p in parts)
+        padded = torch.cat([F.pad(p, (0, width - p.shape[1]), value=PAD_ID) for p in parts])
+        texts[key] = torch.unique(padded, dim=0)
+    return texts
 
 
 # --------------------------------------------------------------------------- helpers
@@ -509,6 +528,13 @@ def train_and_evaluate(
     epochs_trained = state["epoch"]
     with tqdm(total=0, disable=not trainer.progress, desc="train", leave=False) as bar:
         if first == 0:
+            if cfg.train.pretrain_epochs:
+                texts = pretrain_texts(model, splits, train_langs)
+                bar.reset(pretrain_steps(texts, cfg.train.pretrain_epochs, cfg.train.batch_size))
+                bar.set_description("pre-training")
+                state["curves"] += pretrain_encoders(
+                    model, texts, cfg.train.pretrain_epochs, cfg.train.batch_size, cfg.train.lr, cfg.seed, bar=bar
+                )
             if warm_lang is not None:
                 for _ in range(cfg.train.warm_start_epochs):
                     bar.reset(math.ceil(len(splits[warm_lang, "train"]) / cfg.train.batch_size))

@@ -112,7 +112,7 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
 @pytest.mark.parametrize("override", [
     {"model.subword_buckets": -1}, {"model.subword_ngrams": [5, 3]}, {"model.subword_ngrams": [3]},
     {"train.patience": -2}, {"train.warmup_share": 1.0}, {"train.lr": -1.0}, {"model.dropout": 2.0},
-    {"model.vocab_size": 0}, {"model.interaction": "colbert"},
+    {"model.vocab_size": 0}, {"model.interaction": "colbert"}, {"train.pretrain_epochs": -1},
 ])
 def test_bad_lever_values_are_config_errors(override):
     with pytest.raises(ConfigError):
@@ -159,3 +159,34 @@ def test_early_stopping_ends_the_run_and_records_it(tmp_path):
     assert trained < 12 and trained - m["best_epoch"] == 1
     curves = pd.read_csv(out / "curves.csv")
     assert curves["epoch"].max() == trained
+
+
+def test_masked_token_pretraining_learns_and_leaves_the_model_shape(tmp_path):
+    from mlsearch.pretrain import FIRST_TOKEN_ID, UNK_ID, mask_tokens, pretrain_encoders
+
+    ids = torch.tensor([[2, 5, 6, 7, 0], [2, 8, 9, 0, 0]])
+    inputs, targets = mask_tokens(ids, 1.0, torch.Generator().manual_seed(0))
+    real = ids >= FIRST_TOKEN_ID
+    assert torch.equal(inputs[real], torch.full((5,), UNK_ID)) and torch.equal(inputs[~real], ids[~real])
+    assert torch.equal(targets[real], ids[real]) and (targets[~real] == -100).all()  # [CLS] and padding never hidden
+
+    ds = lexical_dataset(queries=60)
+    cfg = tiny_config(["en"], **{"train.epochs": 1, "train.pretrain_epochs": 6, "eval.bootstrap": 0})
+    out = tmp_path / "run"
+    train_and_evaluate(cfg, out, dataset=ds, progress=False)
+    curves = pd.read_csv(out / "curves.csv")
+    pre = curves[curves["phase"] == "pretrain"]
+    assert set(pre["language"]) == {"en/query", "en/title"}
+    title = pre[pre["language"] == "en/title"]["loss"].to_numpy()
+    assert len(title) == 6 and title[-1] < 0.8 * title[0]  # the titles' filler words become predictable
+    # the same seed gives the same weights; pre-training adds no parameter
+    torch.manual_seed(0)
+    m = MatchModel(cfg.model, {"en": 40}).train()
+    texts = {("en", "title"): torch.randint(3, 40, (20, 6))}
+    before = {k for k, _ in m.named_parameters()}
+    a = pretrain_encoders(m, texts, 2, 8, 1e-2, seed=0)
+    torch.manual_seed(0)
+    m2 = MatchModel(cfg.model, {"en": 40}).train()
+    assert pretrain_encoders(m2, texts, 2, 8, 1e-2, seed=0) == a and {k for k, _ in m2.named_parameters()} == before
+    with pytest.raises(ConfigError):
+        load_config(profile_files("tiny"), {"train.pretrain_epochs": 1, "model.pretrained": str(tmp_path)})
