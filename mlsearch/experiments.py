@@ -466,7 +466,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         "compare_seconds": None if compare_seconds is None else round(compare_seconds, 2),
         "per_cell": per_cell,
     }
-    write_timing(root / timing_name(grid_kinds(cfg)), timing)
+    write_timing(root / timing_name(grid_kinds(cfg)), timing, [c.name for c in cells if c not in todo])
     from mlsearch.report import update_results_readme
 
     update_results_readme(Path(cfg.results_dir))
@@ -516,6 +516,7 @@ def run_record(n_cells: int, results: list[dict[str, Any]], per_cell: list[dict[
         "cells_skipped": n_cells - len(results) - len(not_started),
         "cells_failed": [r["name"] for r in results if not r["ok"]],
         "cells_not_started": not_started,
+        "cells_done": [r["name"] for r in results if r["ok"]],
         "executor": "inline" if options.inline else "papermill",
         "jobs": jobs,
         "device": device,
@@ -530,22 +531,27 @@ def run_record(n_cells: int, results: list[dict[str, Any]], per_cell: list[dict[
     }
 
 
-PART_KEYS = ("date", "command", "device", "gpu_name", "machine", "jobs", "cells_run", "cells_failed", "cells_not_started", "wall_seconds")
+PART_KEYS = ("date", "command", "device", "gpu_name", "machine", "jobs", "cells_run", "cells_failed", "cells_not_started",
+             "cells_done", "wall_seconds")
 
 
-def write_timing(path: Path, record: dict[str, Any]) -> dict[str, Any]:
+def write_timing(path: Path, record: dict[str, Any], skipped: list[str] = ()) -> dict[str, Any]:
     """Write a timing record; returns the record kept.
 
     A run that trained nothing (it only re-analysed) keeps an earlier record. A run that built on
-    earlier runs (it skipped cells they completed: a resumed, budgeted or extended grid or study)
-    lists the earlier record's summary under ``earlier_parts``, so the record covers every part's
-    machine and time. A run that skipped nothing starts a new record.
+    the earlier record (it skipped, as complete, cells ``skipped`` that the record or one of its
+    parts trained: a resumed, budgeted or extended grid or study) lists that record's summary under
+    ``earlier_parts``, so the record covers every part's machine and time. Otherwise (nothing
+    skipped, or only cells another command trained, such as the method cells that ``make
+    baselines`` finds from ``make reproduce``) it starts a new record.
     """
     old = read_json(path) if path.is_file() else None
     if old is not None and not record["cells_run"]:
         return old
-    if old is not None and record.get("cells_skipped"):
-        record["earlier_parts"] = [*old.get("earlier_parts", []), {k: old.get(k) for k in PART_KEYS}]
+    if old is not None:
+        parts = [*old.get("earlier_parts", []), {k: old.get(k) for k in PART_KEYS}]
+        if set(skipped) & {c for p in parts for c in p.get("cells_done") or []}:
+            record["earlier_parts"] = parts
     write_json(path, record)
     return record
 

@@ -37,16 +37,23 @@ def _langs(values: pd.Series) -> list[str]:
     return sorted(set(values), key=KNOWN_LANGUAGES.index)
 
 
-def plot_f1_by_size(runs: pd.DataFrame, kind: str = "method") -> plt.Figure | None:
-    """F1 vs number of training languages, a panel per evaluation language (models that train on it)."""
+METRIC_LABELS = {"f1": "F1 (match class, test)", "ndcg@10": "nDCG@10 (test queries)"}
+
+
+def plot_f1_by_size(runs: pd.DataFrame, kind: str = "method", metric: str = "f1") -> plt.Figure | None:
+    """``metric`` (F1, or nDCG@10) vs number of training languages, a panel per evaluation language
+    (models that train on it)."""
     r = runs[runs["kind"] == kind]
+    if metric not in r.columns or pd.to_numeric(r[metric], errors="coerce").isna().all():
+        return None
     r = r[[lang in m.split("+") for m, lang in zip(r["model"], r["eval_language"], strict=True)]]
     if r.empty:
         return None
     langs = _langs(r["eval_language"])
     fig, axes = plt.subplots(1, len(langs), figsize=(3.2 * len(langs), 3.2), sharey=True, squeeze=False)
     for ax, lang in zip(axes[0], langs, strict=True):
-        g = r[r["eval_language"] == lang].groupby(["model", "n_languages"])["f1"].agg(["mean", "std"]).reset_index()
+        here = r[r["eval_language"] == lang].assign(value=lambda d: pd.to_numeric(d[metric], errors="coerce"))
+        g = here.groupby(["model", "n_languages"])["value"].agg(["mean", "std"]).reset_index()
         # Spread the models of one size side by side so their bars do not overlap.
         rank = g.groupby("n_languages").cumcount().to_numpy()
         count = g.groupby("n_languages")["model"].transform("size").to_numpy()
@@ -62,7 +69,7 @@ def plot_f1_by_size(runs: pd.DataFrame, kind: str = "method") -> plt.Figure | No
         ax.set_xlabel("training languages")
         ax.set_xticks(sorted(g["n_languages"].unique()))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("F1 (match class, test)")
+    axes[0][0].set_ylabel(METRIC_LABELS[metric])
     handles, labels = axes[0][0].get_legend_handles_labels()
     labels = ["monolingual model" if lab.startswith("monolingual") else lab for lab in labels]
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.02))
@@ -173,6 +180,37 @@ def plot_baselines(table: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
+def plot_headline(runs: pd.DataFrame) -> plt.Figure | None:
+    """The headline: F1 and nDCG@10 against the number of training languages, averaged over the
+    evaluation languages (each language's models that train on it), next to TF-IDF + LR where it ran."""
+    r = runs[runs["kind"] == "method"]
+    r = r[[lang in m.split("+") for m, lang in zip(r["model"], r["eval_language"], strict=True)]]
+    metrics = [m for m in METRIC_LABELS if m in r.columns and pd.to_numeric(r[m], errors="coerce").notna().any()]
+    if r.empty or not metrics:
+        return None
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    tfidf = runs[runs["kind"] == "tfidf"]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        v = r.assign(value=pd.to_numeric(r[metric], errors="coerce"))
+        # mean over seeds per (model, language), then over models of a size, then over languages
+        per_lang = v.groupby(["eval_language", "model", "n_languages"])["value"].mean().groupby(["eval_language", "n_languages"]).mean()
+        by_size = per_lang.groupby("n_languages").agg(["mean", "min", "max"])
+        x = by_size.index.to_numpy()
+        ax.fill_between(x, by_size["min"], by_size["max"], color="tab:blue", alpha=0.15, label="range over languages")
+        ax.plot(x, by_size["mean"], "-o", color="tab:blue", label="method (mean over languages)")
+        if len(tfidf) and metric in tfidf.columns:
+            level = pd.to_numeric(tfidf[metric], errors="coerce").groupby(tfidf["eval_language"]).mean().mean()
+            ax.axhline(level, ls="--", color="tab:orange", label="TF-IDF + LR (monolingual, mean)")
+        ax.set_xticks(x)
+        ax.set_xlabel("training languages")
+        ax.set_ylabel(METRIC_LABELS[metric])
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
 def write_figures(root: str | Path, runs: pd.DataFrame | None = None, summary: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write every figure whose data exists to ``<root>/figures``; returns them by name."""
     from mlsearch.tables import f1_summary, gather_runs
@@ -185,6 +223,12 @@ def write_figures(root: str | Path, runs: pd.DataFrame | None = None, summary: p
     fig = plot_f1_by_size(runs)
     if fig is not None:
         written["f1_by_size"] = save(fig, out / "f1_by_size.png")
+    fig = plot_f1_by_size(runs, metric="ndcg@10")
+    if fig is not None:
+        written["ndcg_by_size"] = save(fig, out / "ndcg_by_size.png")
+    fig = plot_headline(runs)
+    if fig is not None:
+        written["headline"] = save(fig, out / "headline.png")
     fig = plot_bilingual_heatmap(summary)
     if fig is not None:
         written["bilingual_gain"] = save(fig, out / "bilingual_gain.png")

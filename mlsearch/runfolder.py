@@ -19,6 +19,7 @@ from mlsearch.data.dataset import Dataset
 from mlsearch.evaluate import metrics
 from mlsearch.io import atomic_write, write_json
 from mlsearch.paths import model_name
+from mlsearch.ranking import ranking_metrics
 
 
 def _clean(x: Any) -> Any:
@@ -33,9 +34,13 @@ def _clean(x: Any) -> Any:
 
 
 def test_evaluation(cfg: RunConfig, i: int, lang: str, frame: pd.DataFrame, scores: np.ndarray, threshold: float):
-    """Test metrics of the ``i``-th evaluation language at a validation threshold, and its predictions."""
+    """Test metrics of the ``i``-th evaluation language at a validation threshold (F1 …) and of the
+    order it gives each query's candidates (nDCG, MRR, recall; mlsearch.ranking), and its predictions."""
     ev = metrics(frame["label"].to_numpy(), scores, threshold, frame["query_id"].to_numpy(), cfg.eval.bootstrap, cfg.seed * 100 + i)
-    return ev, frame.assign(lang=lang, score=scores)[["lang", "query_id", "product_id", "label", "score"]]
+    cols = ["lang", "query_id", "product_id", "label", *(["relevance"] if "relevance" in frame.columns else []), "score"]
+    pred = frame.assign(lang=lang, score=scores)[cols]
+    ev |= ranking_metrics(pred, cfg.eval.bootstrap, cfg.seed * 100 + i)
+    return ev, pred
 
 
 def metrics_record(

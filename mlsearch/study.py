@@ -366,7 +366,7 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         "analysis_seconds": None if analysis_seconds is None else round(analysis_seconds, 2),
         "per_cell": per_cell,
     }
-    write_timing(root / "timing.json", timing)  # a rerun with nothing to do keeps the real run's record
+    write_timing(root / "timing.json", timing, [c.name for c in cells if c not in todo])  # a rerun with nothing to do keeps the real run's record
     from mlsearch.report import update_results_readme
 
     update_results_readme(Path(results_dir))

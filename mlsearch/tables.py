@@ -1,10 +1,12 @@
 """Tables of a results root (``<results_dir>/<source>/<profile>``), as CSV and Markdown in ``tables/``.
 
-- ``f1``: every run's evaluation, one row per model × evaluation language × seed;
-- ``f1_summary``: per model and evaluation language, F1 mean ± std over seeds and the relative change
+- ``f1``: every run's evaluation (F1 … and the ranking metrics of mlsearch.ranking), one row per model ×
+  evaluation language × seed;
+- ``f1_summary``: per model and evaluation language, F1 and nDCG@10 mean ± std over seeds and the relative change
   against that language's monolingual model, ``100·(F1_model − F1_mono)/F1_mono`` of the seed means,
   with a paired bootstrap interval over seeds and a paired t-test;
-- ``gain_by_size``: the average relative change by number of training languages, per evaluation language;
+- ``gain_by_size`` (F1) and ``gain_by_size_ndcg`` (nDCG@10): the average relative change by number of
+  training languages, per evaluation language;
 - ``paper``: the paper's published relative gains next to ours (different data: read as a shape, not a match);
 - ``baselines`` (only when runs of other kinds exist): the method vs every baseline and ablation, with cost.
 
@@ -25,8 +27,10 @@ import pandas as pd
 from mlsearch.config import KNOWN_LANGUAGES
 from mlsearch.errors import DataError
 from mlsearch.io import read_json, write_text
+from mlsearch.ranking import RANKING_METRICS, ranking_metrics
 
-METRICS = ["f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "f1_ci_high", "n_pairs", "positives"]
+METRICS = ["f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "f1_ci_high", "n_pairs", "positives",
+           *[f"{m}{s}" for m in RANKING_METRICS for s in ("", "_ci_low", "_ci_high")], "n_queries", "no_relevant_queries"]
 #: The paper's published relative F1 gains (Ahuja et al., WSDM 2020), in %, on its proprietary data.
 PAPER_GAINS = [
     ("de+fr", "fr", 11.0),
@@ -58,7 +62,9 @@ def gather_runs(root: str | Path) -> pd.DataFrame:
         info_path = path.parent / "run_info.json"
         info = read_json(info_path) if info_path.is_file() else {}
         langs = sorted(m["train_languages"], key=KNOWN_LANGUAGES.index)
+        ranked = _ranking_from_predictions(path.parent, m)
         for lang, ev in m["eval"].items():
+            ev = ranked.get(lang, {}) | ev
             row = {
                 "source": m.get("source", _folder_part(root, "source")),
                 "profile": m.get("profile", _folder_part(root, "profile")),
@@ -85,6 +91,24 @@ def gather_runs(root: str | Path) -> pd.DataFrame:
     df["_lang"] = df["eval_language"].map(order)
     df = df.sort_values(["kind", "n_languages", "model", "_lang", "seed"], kind="stable").drop(columns="_lang")
     return df.reset_index(drop=True)
+
+
+def _ranking_from_predictions(run: Path, m: dict) -> dict[str, dict]:
+    """Ranking metrics of a run whose ``metrics.json`` predates them, from its saved test scores.
+
+    The same function and bootstrap seeds as at training time (mlsearch.runfolder.test_evaluation),
+    so the numbers equal what a new run records; nothing is retrained. Empty when the run has them.
+    """
+    preds = run / "predictions.parquet"
+    if all("ndcg@10" in ev for ev in m["eval"].values()) or not preds.is_file():
+        return {}
+    cfg_path = run / "config.json"
+    bootstrap = read_json(cfg_path)["eval"]["bootstrap"] if cfg_path.is_file() else 1000
+    table = pd.read_parquet(preds)
+    return {
+        lang: ranking_metrics(table[table["lang"] == lang], bootstrap, int(m["seed"]) * 100 + i)
+        for i, lang in enumerate(m["eval_languages"])
+    }
 
 
 def _folder_part(root: Path, key: str) -> str:
@@ -124,58 +148,79 @@ def paired_t_pvalue(model_f1: np.ndarray, mono_f1: np.ndarray) -> float:
     return float(stats.ttest_rel(model_f1, mono_f1).pvalue)
 
 
+#: Summary column prefix of each metric compared against the monolingual model: F1 (the paper's metric,
+#: unprefixed columns for compatibility) and nDCG@10 (the ranking view, mlsearch.ranking).
+COMPARED = {"f1": "", "ndcg@10": "ndcg10_"}
+
+
 def f1_summary(runs: pd.DataFrame, reference_kind: str = "method") -> pd.DataFrame:
-    """Per kind, model and evaluation language: F1 over seeds and the change vs the monolingual model.
+    """Per kind, model and evaluation language: F1 and nDCG@10 over seeds and their change vs the
+    monolingual model.
 
     The reference of language L is the ``reference_kind`` model trained on L alone. The relative
-    change, its interval and the t-test use the seeds both models have (paired by seed).
+    change, its interval and the t-test use the seeds both models have (paired by seed). F1's columns
+    are unprefixed (``f1_mean``, ``rel_change_pct`` …), nDCG@10's start with ``ndcg10_``.
     """
     cols = [
         "kind", "model", "n_languages", "eval_language", "n_seeds", "f1_mean", "f1_std", "roc_auc_mean", "pr_auc_mean",
         "mono_f1_mean", "rel_change_pct", "rel_ci_low", "rel_ci_high", "p_value", "paired_seeds",
+        "ndcg10_mean", "ndcg10_std", "mrr_mean", "recall1_mean", "ndcg10_mono_mean", "ndcg10_rel_change_pct",
+        "ndcg10_rel_ci_low", "ndcg10_rel_ci_high", "ndcg10_p_value",
     ]
     if runs.empty:
         return pd.DataFrame(columns=cols)
-    mono = runs[(runs["kind"] == reference_kind) & (runs["n_languages"] == 1)]
-    mono = {lang: g.set_index("seed")["f1"].astype(float) for lang, g in mono.groupby("eval_language")}
+    mono_runs = runs[(runs["kind"] == reference_kind) & (runs["n_languages"] == 1)]
     rows = []
     for (kind, model, lang), g in runs.groupby(["kind", "model", "eval_language"], sort=False):
-        f1 = g.set_index("seed")["f1"].astype(float)
-        row = {
-            "kind": kind, "model": model, "n_languages": int(g["n_languages"].iloc[0]), "eval_language": lang,
-            "n_seeds": len(f1), "f1_mean": f1.mean(), "f1_std": f1.std(ddof=1) if len(f1) > 1 else math.nan,
-            # threshold-free: F1 at a tuned cut can hide a model that ranks nothing
-            "roc_auc_mean": pd.to_numeric(g["roc_auc"], errors="coerce").mean() if "roc_auc" in g else math.nan,
-            "pr_auc_mean": pd.to_numeric(g["pr_auc"], errors="coerce").mean() if "pr_auc" in g else math.nan,
-        }
-        ref = mono.get(lang)
-        seeds = sorted(set(f1.index) & set(ref.index)) if ref is not None else []
-        if seeds:
-            a, b = f1.loc[seeds].to_numpy(), ref.loc[seeds].to_numpy()
-            lo, hi = paired_bootstrap(a, b)
-            row.update(
-                mono_f1_mean=b.mean(), rel_change_pct=relative_change(a, b), rel_ci_low=lo, rel_ci_high=hi,
-                p_value=paired_t_pvalue(a, b), paired_seeds=len(seeds),
-            )
-        else:
-            row.update(mono_f1_mean=math.nan, rel_change_pct=math.nan, rel_ci_low=math.nan, rel_ci_high=math.nan, p_value=math.nan, paired_seeds=0)
+        row = {"kind": kind, "model": model, "n_languages": int(g["n_languages"].iloc[0]), "eval_language": lang,
+               "n_seeds": len(g)}
+        ref_rows = mono_runs[mono_runs["eval_language"] == lang]
+        for metric, prefix in COMPARED.items():
+            name = "f1" if metric == "f1" else prefix.rstrip("_")
+            v = _by_seed(g, metric)
+            row[f"{name}_mean"] = v.mean() if v.notna().any() else math.nan
+            row[f"{name}_std"] = v.std(ddof=1) if v.notna().sum() > 1 else math.nan
+            ref = _by_seed(ref_rows, metric).dropna()
+            seeds = sorted(set(v.dropna().index) & set(ref.index))
+            mono_col = "mono_f1_mean" if metric == "f1" else f"{prefix}mono_mean"
+            if seeds:
+                a, b = v.loc[seeds].to_numpy(), ref.loc[seeds].to_numpy()
+                lo, hi = paired_bootstrap(a, b)
+                row.update({mono_col: b.mean(), f"{prefix}rel_change_pct": relative_change(a, b), f"{prefix}rel_ci_low": lo,
+                            f"{prefix}rel_ci_high": hi, f"{prefix}p_value": paired_t_pvalue(a, b)})
+            else:
+                row.update({mono_col: math.nan, f"{prefix}rel_change_pct": math.nan, f"{prefix}rel_ci_low": math.nan,
+                            f"{prefix}rel_ci_high": math.nan, f"{prefix}p_value": math.nan})
+            if metric == "f1":
+                row["paired_seeds"] = len(seeds)
+        # threshold-free: F1 at a tuned cut can hide a model that ranks nothing
+        for col, metric in (("roc_auc_mean", "roc_auc"), ("pr_auc_mean", "pr_auc"), ("mrr_mean", "mrr"), ("recall1_mean", "recall@1")):
+            row[col] = _by_seed(g, metric).mean()
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)
 
 
-def gain_by_size(summary: pd.DataFrame, kind: str = "method") -> pd.DataFrame:
+def _by_seed(g: pd.DataFrame, metric: str) -> pd.Series:
+    """One metric of a group's runs, indexed by seed (NaN where a run lacks it)."""
+    if metric not in g.columns:
+        return pd.Series(math.nan, index=g["seed"].to_numpy(), dtype=float)
+    return pd.Series(pd.to_numeric(g[metric], errors="coerce").to_numpy(float), index=g["seed"].to_numpy())
+
+
+def gain_by_size(summary: pd.DataFrame, kind: str = "method", value: str = "rel_change_pct") -> pd.DataFrame:
     """Mean relative change (%) over the models of each size that train on the evaluation language.
 
     Rows: evaluation languages; columns: number of training languages (1 is 0 by construction);
-    ``all`` averages the evaluation languages.
+    ``all`` averages the evaluation languages. ``value``: F1's ``rel_change_pct`` or nDCG@10's
+    ``ndcg10_rel_change_pct``.
     """
-    s = summary[(summary["kind"] == kind)].dropna(subset=["rel_change_pct"])
+    s = summary[(summary["kind"] == kind)].dropna(subset=[value])
     s = s[[lang in model.split("+") for model, lang in zip(s["model"], s["eval_language"], strict=True)]]
     if s.empty:
         return pd.DataFrame()
-    table = s.pivot_table(index="eval_language", columns="n_languages", values="rel_change_pct", aggfunc="mean")
+    table = s.pivot_table(index="eval_language", columns="n_languages", values=value, aggfunc="mean")
     table = table.reindex([lang for lang in KNOWN_LANGUAGES if lang in table.index])
-    table.loc["all"] = s.groupby("n_languages")["rel_change_pct"].mean()
+    table.loc["all"] = s.groupby("n_languages")[value].mean()
     table.columns = [int(c) for c in table.columns]
     table.columns.name = "n_languages"
     return table
@@ -197,6 +242,10 @@ def paper_comparison(summary: pd.DataFrame, data_label: str, kind: str = "method
             "ours_ci_low": math.nan if ours is None else ours["rel_ci_low"],
             "ours_ci_high": math.nan if ours is None else ours["rel_ci_high"],
             "ours_seeds": 0 if ours is None else int(ours["paired_seeds"]),
+            # the ranking view of the same comparison (the paper reports F1 only)
+            "ours_ndcg10_rel_change_pct": math.nan if ours is None else ours["ndcg10_rel_change_pct"],
+            "ours_ndcg10_ci_low": math.nan if ours is None else ours["ndcg10_rel_ci_low"],
+            "ours_ndcg10_ci_high": math.nan if ours is None else ours["ndcg10_rel_ci_high"],
             "ours_data": data_label,
         })
     return pd.DataFrame(rows)
@@ -210,7 +259,8 @@ def baselines_table(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     recorded training time, ``n_parameters`` that of the model. Empty when no run of another kind exists.
     """
     cols = ["eval_language", "kind", "model", "role", "n_seeds", "f1_mean", "f1_std", "roc_auc_mean", "pr_auc_mean", "rel_change_pct",
-            "rel_ci_low", "rel_ci_high", "train_seconds", "n_parameters"]
+            "rel_ci_low", "rel_ci_high", "ndcg10_mean", "mrr_mean", "ndcg10_rel_change_pct", "ndcg10_rel_ci_low", "ndcg10_rel_ci_high",
+            "train_seconds", "n_parameters"]
     if runs.empty or set(runs["kind"]) <= {"method"}:
         return pd.DataFrame(columns=cols)
     cost = runs.groupby(["kind", "model", "eval_language"], sort=False).agg(
@@ -267,20 +317,27 @@ def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
     paper = paper_comparison(summary, f"{root.parent.name}/{root.name} (ours)")
     f1_cols = [c for c in ["model", "kind", "n_languages", "train_languages", "eval_language", "seed", "f1", "precision",
                            "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "f1_ci_high", "n_pairs",
-                           "positives", "best_epoch", "warm_start_language", "train_seconds"] if c in runs.columns]
-    _write(runs[f1_cols], out, "f1", "F1 of every run", "One row per model × evaluation language × seed (test split).")
-    _write(summary, out, "f1_summary", "F1 per model and evaluation language",
-           "Mean ± std over seeds (ROC-AUC and PR-AUC: means over seeds); `rel_change_pct` = 100·(F1 − F1_mono)/F1_mono of the seed means, vs the "
+                           "positives", *RANKING_METRICS, "ndcg@10_ci_low", "ndcg@10_ci_high", "mrr_ci_low", "mrr_ci_high",
+                           "n_queries", "no_relevant_queries", "best_epoch", "warm_start_language", "train_seconds"]
+               if c in runs.columns]
+    _write(runs[f1_cols], out, "f1", "F1 and ranking metrics of every run",
+           "One row per model × evaluation language × seed (test split). Ranking metrics (nDCG@k, MRR, Recall@k) are "
+           "means over queries of the order a model gives each query's candidates (mlsearch/ranking.py).")
+    _write(summary, out, "f1_summary", "F1 and nDCG@10 per model and evaluation language",
+           "Mean ± std over seeds (ROC-AUC, PR-AUC, MRR, Recall@1: means over seeds); `rel_change_pct` = 100·(F1 − F1_mono)/F1_mono of the seed means, vs the "
            "monolingual model of the evaluation language; interval: paired bootstrap over seeds (95%); "
-           "`p_value`: paired t-test. With 3 seeds both are rough (10 distinct resamples, 2 degrees of freedom).")
+           "`p_value`: paired t-test; `ndcg10_*`: the same for nDCG@10. With 3 seeds both are rough (10 distinct resamples, 2 degrees of freedom).")
     _write(by_size, out, "gain_by_size", "Average relative F1 change (%) by number of training languages",
            "Mean over the models of each size that train on the evaluation language; `all` averages the languages.",
            index=True, digits=1)
+    by_size_ndcg = gain_by_size(summary, value="ndcg10_rel_change_pct")
+    _write(by_size_ndcg, out, "gain_by_size_ndcg", "Average relative nDCG@10 change (%) by number of training languages",
+           "As `gain_by_size`, for nDCG@10 instead of F1.", index=True, digits=1)
     _write(paper, out, "paper", "The paper's relative gains next to ours",
            "Different data: the paper's numbers come from proprietary e-commerce data, ours from "
            f"`{root.parent.name}` with the `{root.name}` profile. Compare the direction and ordering, not the values.",
            digits=1)
-    tables = {"f1": runs, "f1_summary": summary, "gain_by_size": by_size, "paper": paper}
+    tables = {"f1": runs, "f1_summary": summary, "gain_by_size": by_size, "gain_by_size_ndcg": by_size_ndcg, "paper": paper}
     base = baselines_table(runs, summary)
     if len(base):
         _write(base, out, "baselines", "The method vs baselines and ablations, per evaluation language",

@@ -167,6 +167,25 @@ def test_labels_must_be_zero_or_one(tmp_path, value):
     assert "is not 0 or 1" in msg and "line 8" in msg
 
 
+@pytest.mark.parametrize("value", ["high", "-0.5", "nan", ""])
+def test_relevance_must_be_a_number_at_least_zero(tmp_path, value):
+    def mutate(d):
+        d["relevance"] = d["label"].astype(float)
+        d["relevance"] = d["relevance"].astype(object)
+        d.loc[4, "relevance"] = value
+        return d
+
+    msg = bad(tmp_path, mutate)
+    assert "is not a number >= 0" in msg and "line 6" in msg and "column relevance" in msg
+
+
+def test_relevance_is_kept_as_graded_gain(tmp_path):
+    df = frame()
+    df["relevance"] = df["label"].astype(int) * 0.5 + 0.01
+    ds = load(write(tmp_path, df, "pairs.csv"))
+    assert ds.pairs["relevance"].dtype == "float64" and set(ds.pairs["relevance"]) == {0.01, 0.51}
+
+
 @pytest.mark.parametrize("col", ["query", "title"])
 def test_empty_text_names_the_row(tmp_path, col):
     def mutate(d):

@@ -44,24 +44,30 @@ def test_budget_stops_starting_cells(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [s[0] for s in started] == ["c0", "c1", "c2", "c3"] and not not_started
 
 
-def record(cells_run: int, skipped: int, failed=(), not_started=(), date="2026-01-01") -> dict:
-    return {"cells_run": cells_run, "cells_skipped": skipped, "cells_failed": list(failed),
-            "cells_not_started": list(not_started), "date": date, "wall_seconds": 10.0,
+def record(done: list[str], skipped: int, failed=(), not_started=(), date="2026-01-01") -> dict:
+    return {"cells_run": len(done) + len(failed), "cells_skipped": skipped, "cells_failed": list(failed),
+            "cells_not_started": list(not_started), "cells_done": list(done), "date": date, "wall_seconds": 10.0,
             "command": "python -m mlsearch study", "per_cell": []}
 
 
 def test_timing_records_keep_the_real_run_and_chain_parts(tmp_path: Path) -> None:
     path = tmp_path / "timing.json"
-    first = write_timing(path, record(2, 0, not_started=["a", "b"], date="d1"))
+    first = write_timing(path, record(["c", "d"], 0, not_started=["a", "b"], date="d1"))
     assert json.loads(path.read_text()) == first and "earlier_parts" not in first
-    assert write_timing(path, record(0, 4, date="d2")) == first  # analysis only: the training record stays
-    second = write_timing(path, record(1, 2, failed=["a"], date="d3"))  # built on the first part
+    assert write_timing(path, record([], 4, date="d2"), ["a", "b", "c", "d"]) == first  # analysis only: the record stays
+    second = write_timing(path, record([], 2, failed=["a"], date="d3"), ["c", "d"])  # built on the first part
     assert [p["date"] for p in second["earlier_parts"]] == ["d1"]
     assert second["earlier_parts"][0]["cells_not_started"] == ["a", "b"]
-    third = write_timing(path, record(1, 3, date="d4"))
+    third = write_timing(path, record(["a"], 3, date="d4"), ["b", "c", "d"])  # skips cells the first part trained
     assert [p["date"] for p in third["earlier_parts"]] == ["d1", "d3"]
     # a run that skipped nothing (every run folder gone) is a new run, not a part of the old one
-    assert "earlier_parts" not in write_timing(path, record(4, 0, date="d5"))
+    assert "earlier_parts" not in write_timing(path, record(["a", "b", "c", "d"], 0, date="d5"))
+    # nor one that skipped only cells another command trained (make baselines after make reproduce),
+    # or a record from before cell names were kept
+    write_timing(path, record(["tfidf/en"], 0, date="d6"))
+    assert "earlier_parts" not in write_timing(path, record(["tfidf/en"], 1, date="d7"), ["en"])
+    path.write_text(json.dumps({"cells_run": 3, "date": "d0"}))
+    assert "earlier_parts" not in write_timing(path, record(["tfidf/en"], 1, date="d8"), ["en"])
 
 
 def test_inline_failure_keeps_the_traceback(tmp_path: Path) -> None:

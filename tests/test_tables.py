@@ -132,8 +132,40 @@ def test_markdown_renders_nan_as_blank() -> None:
 
 def test_figures_are_written(root: Path) -> None:
     figs = write_figures(root)
-    assert set(figs) == {"f1_by_size", "bilingual_gain", "curves"}
+    assert set(figs) == {"f1_by_size", "bilingual_gain", "curves", "headline"}  # no ranking metrics here: no nDCG figure
     for path in figs.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     m = bilingual_gains(f1_summary(gather_runs(root)))
     assert m.loc["fr", "de"] == pytest.approx(20.0) and m.loc["de", "fr"] == pytest.approx(10.0)
+
+
+def test_ranking_metrics_come_from_metrics_json_or_the_saved_predictions(root: Path) -> None:
+    """Runs recorded before ranking metrics get them from predictions.parquet with the training-time
+    function and seed; the summary compares nDCG@10 against the monolingual model like F1."""
+    from mlsearch.ranking import ranking_metrics
+
+    scores = {"de": [0.9, 0.1, 0.2], "fr": [0.1, 0.9, 0.8]}  # de ranks the match first, fr last
+    for model in ("de", "fr", "de+fr"):
+        for seed in (0, 1):
+            d = root / "runs" / model / f"seed{seed}"
+            m = json.loads((d / "metrics.json").read_text())
+            rows = [{"lang": lang, "query_id": "q", "product_id": f"p{j}", "label": int(j == 0), "score": s}
+                    for lang in m["eval_languages"] for j, s in enumerate(scores["de"] if model != "fr" else scores["fr"])]
+            pd.DataFrame(rows).to_parquet(d / "predictions.parquet")
+    (root / "runs" / "fr" / "seed1" / "config.json").write_text(json.dumps({"eval": {"bootstrap": 7}}))
+    runs = gather_runs(root).set_index(["model", "eval_language", "seed"])
+    assert runs.loc[("de", "de", 0), "mrr"] == 1.0 and runs.loc[("fr", "fr", 0), "mrr"] == pytest.approx(1 / 3)
+    frame = pd.DataFrame({"query_id": ["q"] * 3, "label": [1, 0, 0], "score": scores["fr"]})
+    expected = ranking_metrics(frame, 7, 1 * 100 + 0)
+    assert runs.loc[("fr", "fr", 1), "ndcg@10_ci_low"] == pytest.approx(expected["ndcg@10_ci_low"])
+    s = f1_summary(gather_runs(root)).set_index(["model", "eval_language"])
+    gain = 100 * (1.0 - 0.5) / 0.5  # de+fr ranks fr's match first (nDCG 1), fr alone last (nDCG 0.5)
+    assert s.loc[("de+fr", "fr"), "ndcg10_rel_change_pct"] == pytest.approx(gain)
+    assert s.loc[("de+fr", "fr"), "f1_mean"] == pytest.approx(0.48)  # F1 columns as before
+    # a value recorded in metrics.json wins over the predictions
+    d = root / "runs" / "de" / "seed0"
+    m = json.loads((d / "metrics.json").read_text())
+    m["eval"]["de"]["ndcg@10"] = 0.25
+    (d / "metrics.json").write_text(json.dumps(m))
+    assert gather_runs(root).set_index(["model", "eval_language", "seed"]).loc[("de", "de", 0), "ndcg@10"] == 0.25
+    assert "ndcg_by_size" in write_figures(root)

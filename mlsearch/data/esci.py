@@ -9,7 +9,8 @@ Mapping to the paper's setting:
 
 - locales → languages: us → en, es → es, jp → ja;
 - ``esci_label`` → match label: E (Exact) is a match; with ``data.esci_positive: ES`` so is
-  S (Substitute); C and I never are. The letter is kept in an extra ``esci_label`` column;
+  S (Substitute); C and I never are. The letter is kept in an extra ``esci_label`` column, and
+  its official nDCG gain (E 1.0, S 0.1, C 0.01, I 0) in ``relevance``;
 - the official train/test split is kept; ``data.valid_share`` of each language's training QUERIES
   (seeded by ``data.seed``) become the validation split;
 - ``data.esci_small_version`` selects the reduced version (task 1) instead of the large one;
@@ -37,6 +38,7 @@ from mlsearch.data.dataset import ALIGN_COLUMNS, PAIR_COLUMNS, Dataset, empty_al
 from mlsearch.data.pairs import carve_valid, check_splits, report, require_columns
 from mlsearch.errors import DataError
 from mlsearch.io import atomic_write
+from mlsearch.ranking import ESCI_GAINS
 
 ESCI_BASE_URL = "https://github.com/amazon-science/esci-data/raw/main/shopping_queries_dataset"
 EXAMPLES_FILE = "shopping_queries_dataset_examples.parquet"
@@ -202,6 +204,8 @@ def esci_pairs(examples: pd.DataFrame, titles: pd.DataFrame, data_cfg: DataConfi
             "title": ex["product_title"].astype(str).str.strip(),
             "label": ex["esci_label"].isin(positive).astype("int64"),
             "esci_label": ex["esci_label"].astype(str),
+            # graded gains of nDCG (mlsearch.ranking): the official E 1.0, S 0.1, C 0.01, I 0
+            "relevance": ex["esci_label"].astype(str).map(ESCI_GAINS).astype("float64"),
         }
     )
     return pairs.reset_index(drop=True)
@@ -251,7 +255,7 @@ def load_esci(data_cfg: DataConfig, progress: bool = True) -> Dataset:
     del examples, products, titles
     pairs = carve_valid(pairs, data_cfg.valid_share, data_cfg.seed, str(examples_path))
     check_splits(pairs, languages, f"{examples_path} (data.esci_small_version: {data_cfg.esci_small_version})")
-    pairs = pairs[PAIR_COLUMNS + ["esci_label"]]
+    pairs = pairs[PAIR_COLUMNS + ["esci_label", "relevance"]]
     product, query = product_mappings(pairs), query_mappings(pairs)
     report("ESCI", languages, pairs, product, query, progress)
     meta = {

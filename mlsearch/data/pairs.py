@@ -12,6 +12,8 @@ column         required  meaning
 ``split``      no        train, valid or test; all pairs of a query in one split
 ``query_id``   no        groups the pairs of one query; default: (lang, normalised query)
 ``product_id`` no        names the product; default: (lang, normalised title)
+``relevance``  no        graded gain of the pair for nDCG (a number >= 0, e.g. ESCI's 1, 0.1, 0.01, 0);
+                         default: the label
 =============  ========  =====================================================================
 
 The format follows the file name: ``.csv`` (comma), ``.tsv``/``.tab`` (tab), ``.parquet``/``.pq``.
@@ -49,7 +51,7 @@ from mlsearch.data.dataset import ALIGN_COLUMNS, PAIR_COLUMNS, SPLITS, Dataset, 
 from mlsearch.errors import DataError
 
 REQUIRED_COLUMNS = ["lang", "query", "title", "label"]
-OPTIONAL_COLUMNS = ["split", "query_id", "product_id"]
+OPTIONAL_COLUMNS = ["split", "query_id", "product_id", "relevance"]
 #: Share of each language's queries that goes to test when the file has no ``split`` column.
 TEST_SHARE = 0.2
 _SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -270,6 +272,20 @@ def _label_column(df: pd.DataFrame, path: Path) -> pd.Series:
     return labels.astype("int64")
 
 
+def _relevance_column(df: pd.DataFrame, path: Path) -> pd.Series:
+    """Graded gains for nDCG: finite numbers >= 0."""
+    values = pd.to_numeric(df["relevance"], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values.fillna(0.0)) | (values < 0)
+    if bad.any():
+        idx = int(bad.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"relevance {df['relevance'].iloc[idx]!r} is not a number >= 0",
+            f"{row_where(path, idx)}, column relevance",
+            "write a graded gain such as 1, 0.1 or 0, or drop the column to use the label",
+        )
+    return values.astype("float64")
+
+
 def _split_column(df: pd.DataFrame, path: Path) -> pd.Series:
     splits = df["split"].astype(str).str.strip().str.lower().replace(_SPLIT_ALIASES)
     bad = ~splits.isin(SPLITS) | df["split"].isna()
@@ -299,6 +315,8 @@ def read_pairs(path: Path) -> pd.DataFrame:
     out["query"] = _text_column(raw, "query", path)
     out["title"] = _text_column(raw, "title", path)
     out["label"] = _label_column(raw, path)
+    if "relevance" in raw.columns:
+        out["relevance"] = _relevance_column(raw, path)
     if "query_id" in raw.columns:
         out["query_id"] = _text_column(raw, "query_id", path)
     else:
