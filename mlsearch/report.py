@@ -15,6 +15,33 @@ END = "<!-- provenance:end -->"
 README_HEAD = "# Results\n\nOne folder per `<source>/<profile>`; see the repository README.\n\n"
 
 
+def provenance_markdown(root: str | Path) -> str:
+    """What produced a result set, in plain words (from its timing records and run folders)."""
+    root = Path(root)
+    lines = []
+    for name, what in (("timing.json", "The language grid"), ("timing-baselines.json", "Baselines and ablations")):
+        path = root / name
+        if not path.is_file():
+            continue
+        f = _timing_fields(read_json(path))
+        seeds = f["seeds"].replace(",", ", ") or "—"
+        wall = (f["wall_minutes"].replace(" in ", " min in ") if " in " in f["wall_minutes"] else f"{f['wall_minutes']} min") if f["wall_minutes"] else "—"
+        lines.append(f"- **{what}**: profile `{root.name}`, source `{root.parent.name}`, seeds {seeds}; "
+                     f"`{f['command'] or '—'}` on {f['machine'] or '—'}, {f['date'] or '—'}, wall time {wall}.")
+    if not lines:
+        infos = [read_json(p) for p in sorted((root / "runs").rglob("run_info.json"))]
+        dates = sorted(str(i.get("date", ""))[:10] for i in infos if i.get("date"))
+        devices = sorted({str(i.get("device")) for i in infos if i.get("device")})
+        lines.append(f"- profile `{root.name}`, source `{root.parent.name}`: {len(infos)} runs on "
+                     f"{', '.join(devices) or '—'}, {dates[-1] if dates else '—'} (no timing record: not run by the grid).")
+    return "**Provenance.**\n\n" + "\n".join(lines) + "\n"
+
+
+def show(df, digits: int = 3):
+    """A table for a report: numbers rounded, "—" where nothing was measured, no index column."""
+    return df.style.format(precision=digits, na_rep="—").hide(axis="index")
+
+
 def render_report_html(executed: str | Path | list[str | Path], out: str | Path) -> Path:
     """Executed notebook(s), one after the other, as HTML without code cells or prompts."""
     import nbformat

@@ -169,3 +169,20 @@ def test_ranking_metrics_come_from_metrics_json_or_the_saved_predictions(root: P
     (d / "metrics.json").write_text(json.dumps(m))
     assert gather_runs(root).set_index(["model", "eval_language", "seed"]).loc[("de", "de", 0), "ndcg@10"] == 0.25
     assert "ndcg_by_size" in write_figures(root)
+
+
+def test_headline_table_reads_as_text_with_dashes_for_what_did_not_run(root: Path) -> None:
+    from mlsearch.report import provenance_markdown, show
+    from mlsearch.tables import headline_table
+
+    write_run(root, "de", 0, {"de": 0.45}, kind="tfidf")
+    write_run(root, "de", 1, {"de": 0.55}, kind="tfidf")
+    h = headline_table(f1_summary(gather_runs(root))).set_index(["language", "metric"])
+    de = h.loc[("de", "F1")]
+    assert de["monolingual"] == "0.550 ± 0.071" and de["TF-IDF + LR"] == "0.500 ± 0.071"
+    assert de["best bilingual"].startswith("de+fr: 0.605") and de["best bilingual vs mono"].startswith("+10.0%")
+    assert h.loc[("fr", "F1"), "TF-IDF + LR"] == "—" and h.loc[("de", "nDCG@10"), "monolingual"] == "—"
+    html = show(pd.DataFrame({"seed": [0], "x": [float("nan")]})).to_html()
+    assert "—" in html and "nan" not in html.lower().replace("nanoe", "")
+    text = provenance_markdown(root)
+    assert "no timing record" in text and "np." not in text
