@@ -355,18 +355,44 @@ def _write(df: pd.DataFrame, out: Path, name: str, title: str, note: str = "", i
     return [csv, write_text(out / f"{name}.md", md_text)]
 
 
+def merge_kept_rows(runs: pd.DataFrame, previous: Path) -> pd.DataFrame:
+    """``runs`` plus the rows of an earlier ``f1.csv`` whose KIND has no run folder here.
+
+    Run folders are local (not committed), so a fresh clone that reruns only the language grid would
+    otherwise rewrite the tables without the baselines that ``make baselines`` added. Rows of a kind
+    with any run folder here come from the run folders alone (never mixed with older rows of that
+    kind); kept rows are marked ``origin: kept`` in ``f1.csv``, and what was kept is printed.
+    """
+    runs = runs.assign(origin="run")
+    if not previous.is_file():
+        return runs
+    old = pd.read_csv(previous)
+    if "kind" not in old.columns or old.empty:
+        return runs
+    kept = old[~old["kind"].isin(set(runs["kind"]))].copy()
+    if kept.empty:
+        return runs
+    kept["origin"] = "kept"
+    print(f"tables: kept {len(kept)} rows of kind(s) {sorted(set(kept['kind']))} from the existing {previous} "
+          "(no run folders of them here; rerun `make baselines` to rebuild them)")
+    merged = pd.concat([runs, kept], ignore_index=True)
+    order = {lang: i for i, lang in enumerate(KNOWN_LANGUAGES)}
+    merged["_lang"] = merged["eval_language"].map(order)
+    return merged.sort_values(["kind", "n_languages", "model", "_lang", "seed"], kind="stable").drop(columns="_lang").reset_index(drop=True)
+
+
 def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
     """Gather the runs of ``root`` and write every table to ``<root>/tables``; returns them by name."""
     root = Path(root)
     out = root / "tables"
-    runs = gather_runs(root)
+    runs = merge_kept_rows(gather_runs(root), out / "f1.csv")
     summary = f1_summary(runs)
     by_size = gain_by_size(summary)
     paper = paper_comparison(summary, f"{root.parent.name}/{root.name} (ours)")
     f1_cols = [c for c in ["model", "kind", "n_languages", "train_languages", "eval_language", "seed", "f1", "precision",
                            "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "f1_ci_high", "n_pairs",
                            "positives", *RANKING_METRICS, "ndcg@10_ci_low", "ndcg@10_ci_high", "mrr_ci_low", "mrr_ci_high",
-                           "n_queries", "no_relevant_queries", "best_epoch", "warm_start_language", "train_seconds"]
+                           "n_queries", "no_relevant_queries", "best_epoch", "warm_start_language", "train_seconds", "origin"]
                if c in runs.columns]
     _write(runs[f1_cols], out, "f1", "F1 and ranking metrics of every run",
            "One row per model × evaluation language × seed (test split). Ranking metrics (nDCG@k, MRR, Recall@k) are "

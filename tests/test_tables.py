@@ -186,3 +186,20 @@ def test_headline_table_reads_as_text_with_dashes_for_what_did_not_run(root: Pat
     assert "—" in html and "nan" not in html.lower().replace("nanoe", "")
     text = provenance_markdown(root)
     assert "no timing record" in text and "np." not in text
+
+
+def test_a_rerun_keeps_rows_of_kinds_it_cannot_rebuild(root: Path) -> None:
+    import shutil
+
+    write_run(root, "de", 0, {"de": 0.45}, kind="tfidf")
+    first = write_tables(root)
+    assert set(first["f1"]["kind"]) == {"method", "tfidf"}
+    shutil.rmtree(root / "runs" / "tfidf")  # a fresh clone: no baseline run folders
+    write_run(root, "fr", 2, {"fr": 0.7})  # the method's grid is rerun (here: one more run)
+    second = write_tables(root)
+    f1 = pd.read_csv(root / "tables" / "f1.csv")
+    kept = f1[f1["origin"] == "kept"]
+    assert kept[["kind", "model", "seed"]].values.tolist() == [["tfidf", "de", 0]] and kept["f1"].tolist() == [0.45]
+    assert "tfidf" in set(second["baselines"]["kind"])
+    # rows of a kind with run folders here come from them alone: the method's are never taken from the old table
+    assert (f1[f1["kind"] == "method"]["origin"] == "run").all() and len(f1[f1["kind"] == "method"]) == 9
