@@ -425,8 +425,10 @@ def plot_align_form(form: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
-def write_study_figures(tables: dict[str, pd.DataFrame], runs: pd.DataFrame, folder: str | Path) -> dict[str, Path]:
-    """The study's figures as PNG under ``folder`` (those whose sweep ran)."""
+def write_study_figures(tables: dict[str, pd.DataFrame], runs: pd.DataFrame, folder: str | Path, metric: str = "f1") -> dict[str, Path]:
+    """The study's figures as PNG under ``folder`` (those whose sweep ran). With ``metric`` ``ndcg@10``
+    the tables and ``runs`` carry nDCG@10 in their ``f1`` columns (mlsearch.study.analyze): the labels
+    say so and the files end in ``_ndcg``."""
     folder = Path(folder)
     figures = {
         "gain_vs_size": plot_gain_vs_size(tables["size"]),
@@ -435,4 +437,11 @@ def write_study_figures(tables: dict[str, pd.DataFrame], runs: pd.DataFrame, fol
         "low_resource": plot_low_resource(tables["low_resource"]),
         "align_form": plot_align_form(tables["align_form"]),
     }
-    return {name: save(fig, folder / f"{name}.png") for name, fig in figures.items() if fig is not None}
+    suffix = "" if metric == "f1" else "_ndcg"
+    if suffix:
+        for fig in (f for f in figures.values() if f is not None):
+            for ax in fig.axes:
+                ax.set_ylabel(ax.get_ylabel().replace("F1", "nDCG@10"))
+                ax.set_xlabel(ax.get_xlabel().replace("F1", "nDCG@10"))
+                ax.set_title(ax.get_title().replace("F1", "nDCG@10"))
+    return {name: save(fig, folder / f"{name}{suffix}.png") for name, fig in figures.items() if fig is not None}

@@ -426,7 +426,8 @@ def collect(root: str | Path) -> pd.DataFrame:
 
     ``root`` is ``<results>/<source>/<profile>/study``. Columns: point, factor, low_language,
     low_factor, product_share, query_share, kind, model, n_languages, eval_language, seed, f1,
-    precision, recall, roc_auc, train_share (of the evaluation language).
+    precision, recall, roc_auc, ndcg@10, mrr (None for runs recorded before ranking metrics), train_share
+    (of the evaluation language).
     """
     rows = []
     runs = Path(root) / "runs"
@@ -443,7 +444,8 @@ def collect(root: str | Path) -> pd.DataFrame:
                 "product_share": data.get("product_alignment_share", 1.0), "query_share": data.get("query_alignment_share", 1.0),
                 "kind": m["kind"], "model": m["model"], "n_languages": len(m["train_languages"]),
                 "eval_language": lang, "seed": m["seed"], "f1": ev["f1"], "precision": ev["precision"],
-                "recall": ev["recall"], "roc_auc": ev.get("roc_auc"), "train_share": share,
+                "recall": ev["recall"], "roc_auc": ev.get("roc_auc"), "ndcg@10": ev.get("ndcg@10"), "mrr": ev.get("mrr"),
+                "train_share": share,
             })
     if not rows:
         raise MlsearchError("no study runs found", str(runs), "run `python -m mlsearch study` (or `make study`) first")
@@ -553,27 +555,46 @@ def training_pairs(spec: StudyConfig, results_dir: str = "results") -> dict[str,
     return out
 
 
-def analyze(spec: StudyConfig, results_dir: str = "results") -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Path]:
-    """Gather the study's runs, write ``study/tables`` and ``study/figures``; returns (runs, tables, study folder)."""
+def analyze(spec: StudyConfig, results_dir: str = "results", metric: str = "f1") -> tuple[pd.DataFrame, dict[str, pd.DataFrame], Path]:
+    """Gather the study's runs, write ``study/tables`` and ``study/figures``; returns (runs, tables, study folder).
+
+    ``metric``: ``f1`` (the study's tables and figures) or ``ndcg@10``: the same gains for nDCG@10, written
+    next to them with a ``_ndcg`` suffix (their ``f1``/``f1_mono`` columns are named ``ndcg10``/``ndcg10_mono``);
+    the returned tables then hold nDCG@10 in their ``f1`` columns.
+    """
     from mlsearch.plots import write_study_figures
 
+    if metric not in ("f1", "ndcg@10"):
+        raise ConfigError(f"unknown study metric {metric!r}", "metric", "use f1 or ndcg@10")
     base = load_config(profile_files(spec.profile), {"results_dir": results_dir})
     root = results_root(base) / "study"
     runs = collect(root)
+    if metric != "f1":
+        values = pd.to_numeric(runs[metric], errors="coerce")
+        if values.isna().all():
+            raise MlsearchError(f"the study's runs record no {metric}", str(root / "runs"),
+                                "rerun those runs with this version (older runs recorded F1 only), or use metric f1")
+        runs = runs.assign(f1=values)
     tables = {
         "size": size_table(runs, training_pairs(spec, results_dir), spec.size.kinds),
         "alignment": alignment_table(runs),
         "low_resource": low_resource_table(runs),
         "align_form": align_form_table(runs, spec.align_form.factors, spec.align_form.kinds),
     }
-    note = ("Relative F1 change of the multilingual model vs the monolingual model of the evaluation language trained "
+    label = "F1" if metric == "f1" else "nDCG@10"
+    note = (f"Relative {label} change of the multilingual model vs the monolingual model of the evaluation language trained "
             "on the same data of that language, paired by seed; `gain_low`/`gain_high`: 95% t-interval over seeds; "
             "`mean`: average over languages per seed, then over seeds.")
     titles = {"size": "Gain by training size", "alignment": "Gain by amount of alignment data",
               "low_resource": "One low-resource language", "align_form": "Gain by alignment objective"}
-    write_tables({"runs": (runs, "Every study run", "One row per run × evaluation language (test split).")}
-                 | {f"gain_{k}": (t, titles[k], note) for k, t in tables.items() if not t.empty}, root / "tables")
-    write_study_figures(tables, runs, root / "figures")
+    if metric == "f1":
+        write_tables({"runs": (runs, "Every study run", "One row per run × evaluation language (test split).")}
+                     | {f"gain_{k}": (t, titles[k], note) for k, t in tables.items() if not t.empty}, root / "tables")
+    else:
+        rename = {"f1": "ndcg10", "f1_mono": "ndcg10_mono"}
+        write_tables({f"gain_{k}_ndcg": (t.rename(columns=rename), f"{titles[k]} (nDCG@10)", note)
+                      for k, t in tables.items() if not t.empty}, root / "tables")
+    write_study_figures(tables, runs, root / "figures", metric)
     return runs, tables, root
 
 

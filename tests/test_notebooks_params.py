@@ -57,6 +57,7 @@ def test_compare_notebook_honours_injected_parameters(tmp_path: Path) -> None:
     summary = (root / "tables" / "f1_summary.csv").read_text()
     assert "de+fr" in summary
     assert (root / "figures" / "bilingual_gain.png").is_file()
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) + str(o.get("data", {}).get("text/markdown", ""))
                    for c in nbformat.read(str(out), as_version=4).cells if c.cell_type == "code" for o in c.outputs)
-    assert "profile tiny" in text and "6 runs, 3 models" in text
+    assert "profile `tiny`" in text and "6 runs (3 language sets), seeds 0, 1;" in text
+    assert "np.int64" not in text

@@ -258,3 +258,12 @@ def test_study_in_parts_inline_then_analysed(tmp_path, monkeypatch):
     st.run_study(spec, study, results, jobs=1)
     assert (root / "report.html").stat().st_size > 10_000
     assert json.loads((root / "timing.json").read_text()) == second
+    # the same gains for nDCG@10, next to F1's (notebook 05's metric parameter)
+    _, tables, _ = st.analyze(spec, results, metric="ndcg@10")
+    runs = st.collect(root)
+    assert runs["ndcg@10"].between(0, 1).all() and (root / "tables" / "gain_alignment_ndcg.csv").is_file()
+    assert (root / "figures" / "gain_vs_alignment_ndcg.png").is_file()
+    assert "ndcg10_mono" in pd.read_csv(root / "tables" / "gain_alignment_ndcg.csv").columns
+    assert (root / "tables" / "gain_alignment.csv").is_file()  # F1's table is still there
+    with pytest.raises(ConfigError):
+        st.analyze(spec, results, metric="auc")
