@@ -261,52 +261,28 @@ class RunConfig:
                 "languages",
                 "add them to data.languages or train on others",
             )
-        positive = {
-            "train.epochs": self.train.epochs,
-            "train.batch_size": self.train.batch_size,
-            "model.d_model": self.model.d_model,
-            "model.layers": self.model.layers,
-            "model.heads": self.model.heads,
-            "train.lr": self.train.lr,
-            "model.vocab_size": self.model.vocab_size,
-        }
-        for key, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"{key} must be positive, got {value}", key, "set a value > 0")
+        for key, (low, high, hint) in RANGES.items():
+            values = _values(self, key)
+            for name, value in values.items():
+                if not _in_range(value, low, high):
+                    raise ConfigError(f"{name} must be {_range_text(low, high)}, got {value}", name, hint)
         if self.train.pretrain_epochs and self.model.pretrained:
             raise ConfigError(
                 "train.pretrain_epochs pre-trains encoders built from scratch; model.pretrained names a pre-trained one",
                 "train.pretrain_epochs", "set train.pretrain_epochs=0 or drop model.pretrained",
             )
-        for key, value in {"model.subword_buckets": self.model.subword_buckets, "train.patience": self.train.patience,
-                           "train.pretrain_epochs": self.train.pretrain_epochs}.items():
-            if value < 0:
-                raise ConfigError(f"{key} must be 0 (off) or positive, got {value}", key, "set 0 or a positive number")
         ngrams = self.model.subword_ngrams
         if len(ngrams) != 2 or not 1 <= ngrams[0] <= ngrams[1]:
             raise ConfigError(
                 f"model.subword_ngrams must be [min n, max n] with 1 <= min <= max, got {ngrams}",
                 "model.subword_ngrams", "write e.g. [3, 5]",
             )
-        if not 0.0 <= self.train.warmup_share < 1.0:
-            raise ConfigError(f"train.warmup_share must be in [0, 1), got {self.train.warmup_share}", "train.warmup_share", "use a share of the steps")
-        if not 0.0 <= self.model.dropout < 1.0:
-            raise ConfigError(f"model.dropout must be in [0, 1), got {self.model.dropout}", "model.dropout", "use a probability")
         if self.model.d_model % self.model.heads:
             raise ConfigError(
                 f"model.d_model ({self.model.d_model}) is not divisible by model.heads ({self.model.heads})",
                 "model.heads",
                 "choose heads that divide d_model",
             )
-        for key in ("cross_listed_share", "label_noise", "valid_share", "product_alignment_share", "query_alignment_share"):
-            value = getattr(self.data, key)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"data.{key} must be in [0, 1], got {value}", f"data.{key}", "use a share")
-        shares = {"data.train_share": self.data.train_share}
-        shares |= {f"data.train_share_by_language.{k}": v for k, v in self.data.train_share_by_language.items()}
-        for key, value in shares.items():
-            if not 0.0 < value <= 1.0:
-                raise ConfigError(f"{key} must be in (0, 1], got {value}", key, "keep a positive share of the training queries")
         if self.data.train_share_by_language:
             _check_languages(list(self.data.train_share_by_language), "data.train_share_by_language")
         if not 1 <= self.grid.max_languages <= len(self.grid.languages):
@@ -316,6 +292,81 @@ class RunConfig:
                 "lower it or add languages to grid.languages",
             )
         return self
+
+
+#: Valid range of every numeric key: (low, high, what to do); a bound is ``(value, inclusive)`` or None.
+#: Dict-valued keys (``data.train_queries``) and list-valued ones (``grid.seeds``) are checked per entry.
+_POS = ((0, False), None)
+_NONNEG = ((0, True), None)
+_SHARE = ((0.0, True), (1.0, True))
+RANGES: dict[str, tuple[tuple[float, bool] | None, tuple[float, bool] | None, str]] = {
+    "seed": (*_NONNEG, "use a seed >= 0"),
+    "data.seed": (*_NONNEG, "use a seed >= 0"),
+    "data.train_queries": (*_POS, "give each language at least one training query"),
+    "data.valid_queries": (*_POS, "use at least one validation query"),
+    "data.test_queries": (*_POS, "use at least one test query"),
+    "data.products_per_language": (*_POS, "use at least one product per language"),
+    "data.candidates_per_query": ((2, True), None, "use at least 2 candidates (a match and a non-match)"),
+    "data.cross_listed_share": (*_SHARE, "use a share"),
+    "data.label_noise": ((0.0, True), (0.5, False), "use a share below 0.5 (at 0.5 labels carry no information)"),
+    "data.valid_share": ((0.0, True), (1.0, False), "use a share of the training queries below 1"),
+    "data.train_share": ((0.0, False), (1.0, True), "keep a positive share of the training queries"),
+    "data.train_share_by_language": ((0.0, False), (1.0, True), "keep a positive share of the training queries"),
+    "data.product_alignment_share": (*_SHARE, "use a share"),
+    "data.query_alignment_share": (*_SHARE, "use a share"),
+    "model.d_model": (*_POS, "set a value > 0"),
+    "model.layers": (*_POS, "set a value > 0"),
+    "model.heads": (*_POS, "set a value > 0"),
+    "model.ff_dim": (*_POS, "set a value > 0"),
+    "model.dropout": ((0.0, True), (1.0, False), "use a probability below 1"),
+    "model.query_len": ((2, True), None, "allow at least [CLS] and one token"),
+    "model.title_len": ((2, True), None, "allow at least [CLS] and one token"),
+    "model.vocab_size": (*_POS, "set a value > 0"),
+    "model.subword_buckets": (*_NONNEG, "set 0 (off) or a positive number"),
+    "model.proj_dim": (*_POS, "set a value > 0"),
+    "model.classifier_hidden": (*_POS, "use positive layer widths (an empty list: no hidden layer)"),
+    "train.epochs": (*_POS, "set a value > 0"),
+    "train.batch_size": (*_POS, "set a value > 0"),
+    "train.lr": ((0.0, False), (1.0, True), "use a learning rate in (0, 1], e.g. 0.001"),
+    "train.weight_decay": (*_NONNEG, "use 0 or a small positive value"),
+    "train.warmup_share": ((0.0, True), (1.0, False), "use a share of the steps"),
+    "train.patience": (*_NONNEG, "set 0 (off) or a positive number"),
+    "train.pretrain_epochs": (*_NONNEG, "set 0 (off) or a positive number"),
+    "train.warm_start_epochs": (*_NONNEG, "set 0 or a positive number"),
+    "train.align_weight": (*_NONNEG, "use 0 or a positive weight"),
+    "train.align_batch_size": ((2, True), None, "use at least 2 (the contrastive loss needs in-batch negatives)"),
+    "train.temperature": ((0.0, False), None, "use a positive temperature, e.g. 0.1"),
+    "train.num_threads": (*_NONNEG, "set 0 (torch's default) or a positive number"),
+    "eval.bootstrap": (*_NONNEG, "set 0 (no intervals) or a number of resamples"),
+    "grid.seeds": (*_NONNEG, "use seeds >= 0"),
+    "grid.jobs": (*_POS, "use 1 or more"),
+}
+
+
+def _values(cfg: RunConfig, key: str) -> dict[str, float]:
+    """The value(s) of a dotted key, by full name (entries of dicts and lists are checked one by one)."""
+    obj: Any = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    if isinstance(obj, dict):
+        return {f"{key}.{k}": v for k, v in obj.items()}
+    if isinstance(obj, list):
+        return {f"{key}[{i}]": v for i, v in enumerate(obj)}
+    return {key: obj}
+
+
+def _in_range(value: float, low, high) -> bool:
+    if isinstance(value, float) and value != value:  # NaN is in no range
+        return False
+    if low is not None and (value < low[0] or (value == low[0] and not low[1])):
+        return False
+    return not (high is not None and (value > high[0] or (value == high[0] and not high[1])))
+
+
+def _range_text(low, high) -> str:
+    if high is None:
+        return {(0, False): "positive", (0, True): "0 or positive"}.get(low, f">= {low[0]:g}" if low[1] else f"> {low[0]:g}")
+    return f"in {'[' if low[1] else '('}{low[0]:g}, {high[0]:g}{']' if high[1] else ')'}"
 
 
 def _check_languages(langs: list[str], key: str) -> None:

@@ -34,7 +34,7 @@ def test_later_files_win(tmp_path):
         ({"languages": []}, "empty language list"),
         ({"model.combine": "sum"}, "must be one of"),
         ({"model.heads": 3}, "not divisible"),
-        ({"data.label_noise": 1.5}, "must be in [0, 1]"),
+        ({"data.label_noise": 1.5}, "must be in [0, 0.5)"),
     ],
 )
 def test_bad_params_are_one_line_errors(override, needle):
@@ -51,3 +51,65 @@ def test_unknown_profile_and_missing_file(tmp_path):
         load_config([tmp_path / "nope.yaml"])
     with pytest.raises(ConfigError, match="is a directory"):
         load_config([tmp_path])
+
+
+def _out_of_range(low, high):
+    """A value just outside a range (below its low bound, or above its high one)."""
+    if low is not None:
+        return low[0] - 1 if low[1] else low[0]
+    return high[0] + 1
+
+
+@pytest.mark.parametrize("key", sorted(__import__("mlsearch.config", fromlist=["RANGES"]).RANGES))
+def test_every_numeric_key_has_a_range_and_a_one_line_error(key):
+    from mlsearch.config import RANGES
+
+    low, high, _ = RANGES[key]
+    bad = _out_of_range(low, high)
+    current = load_config(profile_files("tiny"))
+    obj = current
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    value = {k: bad for k in obj} if isinstance(obj, dict) and obj else [bad] if isinstance(obj, list) else bad
+    if isinstance(obj, dict) and not obj:
+        value = {"en": bad}
+    with pytest.raises(ConfigError) as err:
+        load_config(profile_files("tiny"), {key: value} if key != "seed" else {"seed": bad})
+    msg = str(err.value)
+    assert key in msg and "must be" in msg and "\n" not in msg, msg
+    if high is not None:  # the upper bound too
+        over = high[0] if not high[1] else high[0] + 0.5
+        v2 = {"en": over} if isinstance(obj, dict) else [over] if isinstance(obj, list) else over
+        with pytest.raises(ConfigError):
+            load_config(profile_files("tiny"), {key: v2})
+
+
+def test_every_numeric_config_field_is_in_the_range_table():
+    import dataclasses
+    import typing
+
+    from mlsearch.config import RANGES, DataConfig, EvalConfig, GridConfig, ModelConfig, RunConfig, TrainConfig
+
+    checked_elsewhere = {"model.subword_ngrams", "grid.max_languages"}  # pairs and bounds that depend on other keys
+    missing = []
+    for prefix, cls in [("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig), ("eval", EvalConfig),
+                        ("grid", GridConfig), ("", RunConfig)]:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            t = str(hints[f.name])
+            numeric = hints[f.name] in (int, float) or t in ("dict[str, int]", "dict[str, float]", "list[int]")
+            key = f"{prefix}.{f.name}".lstrip(".")
+            if numeric and key not in RANGES and key not in checked_elsewhere:
+                missing.append(key)
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("override", ["train.temperature=0", "model.vocab_size=0", "train.lr=-1", "model.dropout=2"])
+def test_cli_bad_numbers_exit_2_with_one_line(tmp_path, override):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "mlsearch", "train", "--profile", "tiny", "--set", override,
+                        "--set", f"results_dir={tmp_path}"], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not any(tmp_path.iterdir())  # nothing written
