@@ -269,8 +269,15 @@ class Trainer:
             loss.backward()
         if self.world > 1:
             # each parameter once: tied tables and projections belong to a query AND a title encoder
-            params = {id(p): p for mod in modules for p in mod.parameters()}
-            for p in params.values():
+            params = list({id(p): p for mod in modules for p in mod.parameters()}.values())
+            # a parameter no rank used in this step (the late-interaction projection in an alignment
+            # step) keeps no gradient, as in one process, so AdamW leaves it alone; one that some rank
+            # used (another rank's shard may be empty) gets the sum of the ranks' gradients
+            used = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=self.device)
+            dist.all_reduce(used)
+            for p, n in zip(params, used.tolist(), strict=True):
+                if not n:
+                    continue
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
                 dist.all_reduce(p.grad)
