@@ -12,9 +12,14 @@ languages together in. ``model.encoders: shared`` keys every language to one pai
 (their transformer layers stay separate), ``model.tie_projection`` their projection.
 
 Options that make the model learn from a few thousand pairs (see ModelConfig for the evidence):
-``model.subword_buckets`` adds hashed character n-grams to every token's vector (word hashing), and
+``model.subword_buckets`` adds hashed character n-grams to every token's vector (word hashing),
 ``model.similarity`` lets the sum of the Hadamard product (the dot product or cosine of q and t)
-reach the logit directly, next to the MLP over q ⊙ t.
+reach the logit directly, next to the MLP over q ⊙ t, and ``model.interaction`` (late interaction)
+adds, from the two encoders' token vectors, each query token's best cosine among the title's tokens:
+
+    query tokens ─▶ token_proj ┐
+                               ├─▶ max over title tokens ─▶ mean, min over query tokens ─▶ + logit
+    title tokens ─▶ token_proj ┘
 """
 
 from __future__ import annotations
