@@ -88,9 +88,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    from mlsearch.experiments import RunOptions
+    from mlsearch.experiments import RunOptions, parse_shard
 
-    return RunOptions(inline=args.inline, train_only=args.train_only, budget=args.budget)
+    shard = parse_shard(args.shard) if args.shard else None
+    return RunOptions(inline=args.inline, train_only=args.train_only, budget=args.budget, shard=shard)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -100,6 +101,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-only", action="store_true", help="stop after training: no tables, figures or report")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help="start no cell after this many seconds; rerun the command to continue")
+    p.add_argument("--shard", metavar="K/N",
+                   help="run only the K-th of N deterministic shares of the cells (N jobs, one results folder); "
+                        "implies --train-only: a final run without --shard builds the tables")
 
 
 def cmd_grid(args: argparse.Namespace) -> int:

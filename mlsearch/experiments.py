@@ -103,10 +103,51 @@ class RunOptions:
     train_only: bool = False
     #: Seconds after which no further cell is started; the cells left stay for a rerun to continue.
     budget: float | None = None
+    #: ``(k, n)``: run only shard k of n (1-based) of the cells, for n independent jobs into one results
+    #: folder; implies ``train_only`` (a final run without it builds the tables).
+    shard: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.budget is not None and self.budget <= 0:
             raise ConfigError(f"budget must be positive, got {self.budget:g}", "--budget", "give seconds, e.g. 480")
+        if self.shard is not None:
+            k, n = self.shard
+            if not 1 <= k <= n:
+                raise ConfigError(f"shard {k}/{n} is not one of 1/{n} … {n}/{n}", "--shard", "write K/N with 1 <= K <= N")
+            object.__setattr__(self, "train_only", True)  # frozen dataclass
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` → ``(2, 4)``; anything else is a ConfigError."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"shard {text!r} is not K/N", "--shard", "write e.g. 1/4 for the first of four jobs") from None
+    RunOptions(shard=(k, n))  # range check
+    return k, n
+
+
+def shard_of(items: list, shard: tuple[int, int] | None, cost) -> list:
+    """The items of shard ``k`` of ``n`` (all items when ``shard`` is None), in their original order.
+
+    Deterministic and independent of progress: every item (complete or not) is assigned, the most
+    costly first, to the shard with the least cost so far (ties: the lower shard), so the n jobs of one
+    grid agree on the partition without talking to each other and get similar amounts of work.
+    """
+    if shard is None:
+        return list(items)
+    k, n = shard
+    loads, owner = [0.0] * n, {}
+    for i in sorted(range(len(items)), key=lambda i: (-cost(items[i]), i)):
+        j = min(range(n), key=lambda s: (loads[s], s))
+        loads[j] += cost(items[i])
+        owner[i] = j
+    return [item for i, item in enumerate(items) if owner[i] == k - 1]
+
+
+def shard_suffix(options: RunOptions) -> str:
+    """``.shard2of4`` for a sharded run's timing record (each job writes its own), else ``""``."""
+    return f".shard{options.shard[0]}of{options.shard[1]}" if options.shard else ""
 
 
 def set_config(profile: str, results_dir: str, extra_params: list[str], languages: list[str], kind: str,
@@ -414,7 +455,9 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
     jobs = jobs or (gpus if gpus > 1 else cfg.grid.jobs)
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}", "-j/--jobs or grid.jobs", "use 1 or more")
-    cells = grid_cells(cfg)
+    cells = shard_of(grid_cells(cfg), options.shard, lambda c: len(c.languages) * len(c.seeds))
+    if options.shard:
+        print(f"shard {options.shard[0]}/{options.shard[1]}: {len(cells)} of the grid's cells")
     print(f"profile {cfg.profile} ({device}) — {len(cells)} cells ({', '.join(grid_kinds(cfg))}) × {len(cfg.grid.seeds)} seeds → {root}")
 
     ds = load_dataset(cfg, progress=True)
@@ -466,7 +509,8 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
         "compare_seconds": None if compare_seconds is None else round(compare_seconds, 2),
         "per_cell": per_cell,
     }
-    write_timing(root / timing_name(grid_kinds(cfg)), timing, [c.name for c in cells if c not in todo])
+    name = timing_name(grid_kinds(cfg)).replace(".json", shard_suffix(options) + ".json")
+    write_timing(root / name, timing, [c.name for c in cells if c not in todo])
     from mlsearch.report import update_results_readme
 
     update_results_readme(Path(cfg.results_dir))
@@ -480,7 +524,10 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
 def analysis_due(failed: list[dict[str, Any]], not_started: list[str], options: RunOptions) -> bool:
     """Whether a grid or study goes on to tables, figures and report: only once every cell is complete,
     and not with ``--train-only`` (then it says how to get them)."""
-    if options.train_only and not failed:
+    if options.shard and not failed:
+        print(f"shard {options.shard[0]}/{options.shard[1]} done: once every shard is, run the same command "
+              "without --shard for the tables, figures and report (it trains nothing that is complete)")
+    elif options.train_only and not failed:
         print("train only: run the same command without --train-only for the tables, figures and report")
     return not failed and not not_started and not options.train_only
 

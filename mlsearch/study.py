@@ -311,6 +311,8 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         raise_failures,
         run_cells,
         run_record,
+        shard_of,
+        shard_suffix,
         train_seconds,
         write_timing,
     )
@@ -322,7 +324,9 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
     base = load_config(profile_files(spec.profile), {**extra, **base_overrides(spec, base), "results_dir": results_dir})
     root = results_root(base) / "study"
     langs = list(base.grid.languages)
-    cells = study_cells(spec, langs)
+    cells = shard_of(study_cells(spec, langs), options.shard, _cost)
+    if options.shard:
+        print(f"shard {options.shard[0]}/{options.shard[1]}: {len(cells)} of the study's cells")
     device, gpus = _device_summary()
     jobs = jobs or spec.jobs or (gpus if gpus > 1 else base.grid.jobs)
     if jobs < 1:
@@ -366,7 +370,7 @@ def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results",
         "analysis_seconds": None if analysis_seconds is None else round(analysis_seconds, 2),
         "per_cell": per_cell,
     }
-    write_timing(root / "timing.json", timing, [c.name for c in cells if c not in todo])  # a rerun with nothing to do keeps the real run's record
+    write_timing(root / f"timing{shard_suffix(options)}.json", timing, [c.name for c in cells if c not in todo])  # a rerun with nothing to do keeps the real run's record
     from mlsearch.report import update_results_readme
 
     update_results_readme(Path(results_dir))

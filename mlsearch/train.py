@@ -47,6 +47,7 @@ from mlsearch.model import SHARED, MatchModel, n_parameters, vocab_tokens
 from mlsearch.paths import run_dir as default_run_dir
 from mlsearch.pretrain import pretrain_encoders, pretrain_steps
 from mlsearch.runfolder import metrics_record, test_evaluation, write_run_folder
+from mlsearch.runlock import run_lock
 from mlsearch.text import PAD_ID, encode, load_tokenizer, save_tokenizer, train_tokenizer
 
 PHASE_SALT = {"warm": 1, "classify": 2, "align": 3}
@@ -427,8 +428,18 @@ def train_and_evaluate(
 
     ``cfg.kind`` selects the method, an ablation (a config overlay) or a baseline (mlsearch.baselines).
 
-    Resumes from ``run_dir/checkpoints/last.*`` when that exists and ``metrics.json`` does not.
+    Resumes from ``run_dir/checkpoints/last.*`` when that exists and ``metrics.json`` does not. Holds
+    the run folder's lock (mlsearch.runlock) meanwhile, so two jobs never train the same folder; under
+    ``torchrun`` rank 0 holds it for all ranks.
     """
+    out = Path(run_dir) if run_dir is not None else default_run_dir(apply_kind(cfg))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return _train_and_evaluate(cfg, out, dataset, progress)
+    with run_lock(out):
+        return _train_and_evaluate(cfg, out, dataset, progress)
+
+
+def _train_and_evaluate(cfg: RunConfig, run_dir: Path, dataset: Dataset | None, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
