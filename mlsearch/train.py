@@ -433,7 +433,8 @@ def train_and_evaluate(
     ``torchrun`` rank 0 holds it for all ranks.
     """
     out = Path(run_dir) if run_dir is not None else default_run_dir(apply_kind(cfg))
-    if int(os.environ.get("RANK", "0")) != 0:
+    rank = _dist()[1] if dist.is_available() and dist.is_initialized() else int(os.environ.get("RANK", "0"))
+    if rank != 0:
         return _train_and_evaluate(cfg, out, dataset, progress)
     with run_lock(out):
         return _train_and_evaluate(cfg, out, dataset, progress)
