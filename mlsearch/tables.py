@@ -86,9 +86,13 @@ def gather_runs(root: str | Path) -> pd.DataFrame:
     cols = ["source", "profile", "kind", "model", "n_languages", "train_languages", "eval_language", "seed"]
     if not rows:
         return pd.DataFrame(columns=cols + METRICS)
-    df = pd.DataFrame(rows)
+    return _sorted_runs(pd.DataFrame(rows))
+
+
+def _sorted_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in table order: kind, number of languages, model, evaluation language (benchmark order), seed."""
     order = {lang: i for i, lang in enumerate(KNOWN_LANGUAGES)}
-    df["_lang"] = df["eval_language"].map(order)
+    df = df.assign(_lang=df["eval_language"].map(order))
     df = df.sort_values(["kind", "n_languages", "model", "_lang", "seed"], kind="stable").drop(columns="_lang")
     return df.reset_index(drop=True)
 
@@ -375,10 +379,7 @@ def merge_kept_rows(runs: pd.DataFrame, previous: Path) -> pd.DataFrame:
     kept["origin"] = "kept"
     print(f"tables: kept {len(kept)} rows of kind(s) {sorted(set(kept['kind']))} from the existing {previous} "
           "(no run folders of them here; rerun `make baselines` to rebuild them)")
-    merged = pd.concat([runs, kept], ignore_index=True)
-    order = {lang: i for i, lang in enumerate(KNOWN_LANGUAGES)}
-    merged["_lang"] = merged["eval_language"].map(order)
-    return merged.sort_values(["kind", "n_languages", "model", "_lang", "seed"], kind="stable").drop(columns="_lang").reset_index(drop=True)
+    return _sorted_runs(pd.concat([runs, kept], ignore_index=True))
 
 
 def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
