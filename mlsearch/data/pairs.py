@@ -230,29 +230,25 @@ def _first_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- columns
 
 
+def _refuse_first_bad(bad: pd.Series, df: pd.DataFrame, col: str, path: Path, what: str, fix: str) -> None:
+    """A DataError naming the first row where ``bad`` holds (its file line and column), if any;
+    ``what`` names that row's raw value as ``{value!r}``."""
+    if bad.any():
+        idx = int(bad.to_numpy().nonzero()[0][0])
+        raise DataError(what.format(value=df[col].iloc[idx]), f"{row_where(path, idx)}, column {col}", fix)
+
+
 def _text_column(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
     values = df[col]
     bad = values.isna() | (values.astype(str).str.strip() == "")
-    if bad.any():
-        idx = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"empty {col!r} in {int(bad.sum())} row(s)",
-            f"{row_where(path, idx)}, column {col}",
-            "fill in or drop those rows",
-        )
+    _refuse_first_bad(bad, df, col, path, f"empty {col!r} in {int(bad.sum())} row(s)", "fill in or drop those rows")
     return values.astype(str).str.strip()
 
 
 def _lang_column(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
     langs = _text_column(df, col, path).str.lower()
-    bad = ~langs.isin(KNOWN_LANGUAGES)
-    if bad.any():
-        idx = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"unknown language code {df[col].iloc[idx]!r}",
-            f"{row_where(path, idx)}, column {col}",
-            f"use one of {list(KNOWN_LANGUAGES)}",
-        )
+    _refuse_first_bad(~langs.isin(KNOWN_LANGUAGES), df, col, path, "unknown language code {value!r}",
+                      f"use one of {list(KNOWN_LANGUAGES)}")
     return langs
 
 
@@ -261,14 +257,7 @@ def _label_column(df: pd.DataFrame, path: Path) -> pd.Series:
     if pd.api.types.is_bool_dtype(col):
         return col.astype("int64")
     labels = col.astype(str).str.strip().map({"0": 0, "1": 1, "0.0": 0, "1.0": 1})
-    bad = labels.isna()
-    if bad.any():
-        idx = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"label {col.iloc[idx]!r} is not 0 or 1",
-            f"{row_where(path, idx)}, column label",
-            "write 1 for a match and 0 for a non-match",
-        )
+    _refuse_first_bad(labels.isna(), df, "label", path, "label {value!r} is not 0 or 1", "write 1 for a match and 0 for a non-match")
     return labels.astype("int64")
 
 
@@ -276,26 +265,15 @@ def _relevance_column(df: pd.DataFrame, path: Path) -> pd.Series:
     """Graded gains for nDCG: finite numbers >= 0."""
     values = pd.to_numeric(df["relevance"], errors="coerce")
     bad = values.isna() | ~np.isfinite(values.fillna(0.0)) | (values < 0)
-    if bad.any():
-        idx = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"relevance {df['relevance'].iloc[idx]!r} is not a number >= 0",
-            f"{row_where(path, idx)}, column relevance",
-            "write a graded gain such as 1, 0.1 or 0, or drop the column to use the label",
-        )
+    _refuse_first_bad(bad, df, "relevance", path, "relevance {value!r} is not a number >= 0",
+                      "write a graded gain such as 1, 0.1 or 0, or drop the column to use the label")
     return values.astype("float64")
 
 
 def _split_column(df: pd.DataFrame, path: Path) -> pd.Series:
     splits = df["split"].astype(str).str.strip().str.lower().replace(_SPLIT_ALIASES)
-    bad = ~splits.isin(SPLITS) | df["split"].isna()
-    if bad.any():
-        idx = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"unknown split {df['split'].iloc[idx]!r}",
-            f"{row_where(path, idx)}, column split",
-            f"use one of {list(SPLITS)}, or drop the split column to split by query automatically",
-        )
+    _refuse_first_bad(~splits.isin(SPLITS) | df["split"].isna(), df, "split", path, "unknown split {value!r}",
+                      f"use one of {list(SPLITS)}, or drop the split column to split by query automatically")
     return splits
 
 
