@@ -3,9 +3,14 @@
 ``checkpoints/last.safetensors`` holds the model (``model.*``), the best epoch's model (``best.*``),
 the optimizer state flattened to ``optim.<param index>.<key>`` and the RNG states (``rng.*``).
 ``checkpoints/last.json`` holds the config hash, the epoch, the best-so-far record, the optimizer's
-param groups, training curves so far, and the SHA-256 of the tensor file. The sidecar is written
-last, so a crash between the two writes leaves a sidecar whose hash no longer matches: the
-checkpoint then reads as corrupt instead of silently mixing two epochs.
+param groups, training curves so far, and the SHA-256 of the tensor file.
+
+A save is two-phase so that a kill at any instant leaves a checkpoint that resumes: the new
+tensors go to ``next.safetensors`` (atomic rename), then the sidecar naming their hash (atomic
+rename), then ``next`` is renamed over ``last``. Killed before the sidecar, the old sidecar still
+matches ``last`` and the stray ``next`` is overwritten by the next save; killed after it, the
+sidecar matches ``next`` and loading reads that. A tensor file matching neither is refused as corrupt instead of
+silently mixing two epochs.
 """
 
 from __future__ import annotations
@@ -97,13 +102,15 @@ def save(
     tensors |= {f"rng.{k}": v for k, v in rng.items()}
     # Cloned: tied weights (model.tie_embeddings) share storage, which safetensors refuses to save.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    path = ckpt_dir / "last.safetensors"
-    atomic_write(path, lambda p: save_file(tensors, str(p)))
-    sidecar = dict(meta, config_hash=config_hash(cfg), param_groups=groups, sha256=_sha256(path))
+    staged = ckpt_dir / "next.safetensors"
+    atomic_write(staged, lambda p: save_file(tensors, str(p)))
+    sidecar = dict(meta, config_hash=config_hash(cfg), param_groups=groups, sha256=_sha256(staged))
     write_json(ckpt_dir / "last.json", sidecar)
+    staged.replace(ckpt_dir / "last.safetensors")
 
 
 def exists(ckpt_dir: Path) -> bool:
+    """Whether there is a checkpoint to resume (a lone ``next.safetensors`` is a first save cut short)."""
     return (ckpt_dir / "last.json").is_file() or (ckpt_dir / "last.safetensors").is_file()
 
 
@@ -114,7 +121,7 @@ def load(ckpt_dir: Path, cfg: RunConfig | None) -> tuple[dict[str, dict[str, tor
     """
     meta_path, path = ckpt_dir / "last.json", ckpt_dir / "last.safetensors"
     fix = f"delete {ckpt_dir} to start over"
-    if not meta_path.is_file() or not path.is_file():
+    if not meta_path.is_file() or not (path.is_file() or (ckpt_dir / "next.safetensors").is_file()):
         raise CheckpointError("incomplete checkpoint (one of last.json / last.safetensors missing)", str(ckpt_dir), fix)
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -126,8 +133,12 @@ def load(ckpt_dir: Path, cfg: RunConfig | None) -> tuple[dict[str, dict[str, tor
             str(ckpt_dir),
             f"delete {ckpt_dir.parent} or use another run folder",
         )
-    if meta.get("sha256") != _sha256(path):
+    # A save cut short leaves the sidecar's tensors in ``next`` (module docstring). Read-only here
+    # (every DDP rank loads); the next save replaces both files.
+    found = [p for p in (path, ckpt_dir / "next.safetensors") if p.is_file() and meta.get("sha256") == _sha256(p)]
+    if not found:
         raise CheckpointError("corrupt or truncated checkpoint (hash mismatch)", str(path), fix)
+    path = found[0]
     try:
         flat = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -71,3 +71,44 @@ def test_checkpoint_code_uses_no_pickle():
         src = inspect.getsource(mod)
         assert "pickle" not in src.replace("no pickle", "").replace("without pickle", "")
         assert "torch.load(" not in src
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs."""
+
+
+@pytest.mark.parametrize("moment", ["before_sidecar", "before_rename"])
+def test_save_killed_at_any_moment_still_resumes(tmp_path, monkeypatch, moment):
+    """A kill between the two files of a save leaves a checkpoint that loads (epoch 0 or epoch 1)."""
+    cfg = tiny_config(["en"])
+    ckpt = tmp_path / "checkpoints"
+    old = {"w": torch.zeros(2)}
+    new = {"w": torch.ones(2)}
+    checkpoint.save(ckpt, cfg, old, old, {"state": {}, "param_groups": []}, {"cpu": torch.get_rng_state()}, {"epoch": 0})
+
+    def kill(*_a, **_k):
+        raise _Killed
+
+    if moment == "before_sidecar":
+        monkeypatch.setattr(checkpoint, "write_json", kill)
+    else:
+        monkeypatch.setattr(type(ckpt), "replace", kill)
+    with pytest.raises(_Killed):
+        checkpoint.save(ckpt, cfg, new, new, {"state": {}, "param_groups": []}, {"cpu": torch.get_rng_state()}, {"epoch": 1})
+    monkeypatch.undo()
+    assert (ckpt / "next.safetensors").is_file() and checkpoint.exists(ckpt)
+    parts, meta = checkpoint.load(ckpt, cfg)
+    want, epoch = (old, 0) if moment == "before_sidecar" else (new, 1)
+    assert meta["epoch"] == epoch and torch.equal(parts["model"]["w"], want["w"])
+    # the next save leaves one consistent pair again
+    checkpoint.save(ckpt, cfg, new, new, {"state": {}, "param_groups": []}, {"cpu": torch.get_rng_state()}, {"epoch": 2})
+    assert not (ckpt / "next.safetensors").exists() and checkpoint.load(ckpt, cfg)[1]["epoch"] == 2
+
+
+def test_first_save_killed_before_its_sidecar_starts_over(tmp_path, monkeypatch):
+    cfg = tiny_config(["en"])
+    ckpt = tmp_path / "checkpoints"
+    monkeypatch.setattr(checkpoint, "write_json", lambda *_a, **_k: (_ for _ in ()).throw(_Killed()))
+    with pytest.raises(_Killed):
+        checkpoint.save(ckpt, cfg, {"w": torch.ones(1)}, {}, {"state": {}, "param_groups": []}, {}, {"epoch": 0})
+    assert (ckpt / "next.safetensors").is_file() and not checkpoint.exists(ckpt)

@@ -62,7 +62,7 @@ def test_disk_full_while_checkpointing_keeps_the_last_good_one(reference, tmp_pa
         real(tensors, path)
 
     monkeypatch.setattr(checkpoint, "save_file", fills_disk)
-    with pytest.raises(MlsearchError, match="cannot write last.safetensors: No space left on device .* free disk space"):
+    with pytest.raises(MlsearchError, match="cannot write next.safetensors: No space left on device .* free disk space"):
         train_and_evaluate(cfg, tmp_path, ds, progress=False)
     assert leftovers(tmp_path) == [] and not (tmp_path / "metrics.json").exists()
     _, meta = checkpoint.load(tmp_path / "checkpoints", cfg)  # still whole and consistent
