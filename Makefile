@@ -47,7 +47,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests build/nbtest --nbval-lax -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check mlsearch tests
+	$(BIN)/ruff check mlsearch tests notebooks
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
