@@ -46,6 +46,10 @@ _OMITTED_AT_DEFAULT = {
     ("data", "train_share_by_language"): {},
     ("data", "product_alignment_share"): 1.0,
     ("data", "query_alignment_share"): 1.0,
+    ("model", "keep_layers"): 0,
+    ("model", "freeze_embeddings"): False,
+    ("model", "freeze_layers"): 0,
+    ("train", "pretrained_lr"): 0.0,
 }
 
 

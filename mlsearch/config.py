@@ -143,8 +143,19 @@ class ModelConfig:
     #: Classifier: first layer combines query and title (paper: Hadamard), then an MLP.
     combine: Literal["hadamard", "concat"] = "hadamard"
     classifier_hidden: list[int] = field(default_factory=lambda: [64])
-    #: Optional local folder of a pretrained encoder checkpoint (``from_pretrained``); empty: from scratch.
+    #: A pretrained encoder checkpoint to start every encoder from: a hub id (``xlm-roberta-base``,
+    #: ``intfloat/multilingual-e5-base``; needs the hub or the local cache) or a local folder (for example
+    #: the one ``python -m mlsearch pretrained e5-small`` writes offline). Empty: from scratch. Any
+    #: ``AutoModel`` encoder (BERT, XLM-RoBERTa, DistilBERT, DeBERTa-v2 families); its tokenizer replaces
+    #: mlsearch's, and d_model/layers/heads/ff_dim/dropout/vocab_size/subword_buckets do not apply. Each
+    #: copy keeps only the token-table rows its language's texts use (mlsearch/pretrained.py).
     pretrained: str = ""
+    #: With ``pretrained``: keep only the first k transformer layers (0: all). Fewer layers make a
+    #: 12-layer checkpoint affordable on CPU; the lower layers carry most lexical knowledge.
+    keep_layers: int = 0
+    #: With ``pretrained``: freeze the token table, and the first k transformer layers (0: none).
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0
 
 
 @dataclass
@@ -160,6 +171,9 @@ class TrainConfig:
     #: linear warm-up over ``warmup_share`` of the steps then cosine decay to 0 (``cosine``).
     lr_schedule: Literal["constant", "cosine"] = "cosine"
     warmup_share: float = 0.1
+    #: Learning rate of the pretrained encoders' weights (``model.pretrained``); 0: ``lr``. Pretrained
+    #: weights are usually fine-tuned 10–100× slower than new ones (projections, classifier).
+    pretrained_lr: float = 0.0
     #: Early stopping: end the run when validation has not improved for this many epochs (0: off).
     patience: int = 0
     #: Option (not the paper's): epochs of self-supervised pre-training before the warm start — each
@@ -271,6 +285,21 @@ class RunConfig:
                 "train.pretrain_epochs pre-trains encoders built from scratch; model.pretrained names a pre-trained one",
                 "train.pretrain_epochs", "set train.pretrain_epochs=0 or drop model.pretrained",
             )
+        if self.model.pretrained and self.model.subword_buckets:
+            raise ConfigError(
+                "model.subword_buckets adds n-gram rows to a token table built from scratch; model.pretrained brings its own",
+                "model.subword_buckets", "set model.subword_buckets=0 with model.pretrained",
+            )
+        if not self.model.pretrained and (self.model.keep_layers or self.model.freeze_layers or self.model.freeze_embeddings):
+            raise ConfigError(
+                "model.keep_layers, freeze_layers and freeze_embeddings apply to a pretrained encoder",
+                "model.pretrained", "name a checkpoint in model.pretrained or leave those at 0/false",
+            )
+        if self.model.keep_layers and self.model.freeze_layers > self.model.keep_layers:
+            raise ConfigError(
+                f"model.freeze_layers ({self.model.freeze_layers}) exceeds model.keep_layers ({self.model.keep_layers})",
+                "model.freeze_layers", "freeze at most the layers kept",
+            )
         ngrams = self.model.subword_ngrams
         if len(ngrams) != 2 or not 1 <= ngrams[0] <= ngrams[1]:
             raise ConfigError(
@@ -325,9 +354,12 @@ RANGES: dict[str, tuple[tuple[float, bool] | None, tuple[float, bool] | None, st
     "model.subword_buckets": (*_NONNEG, "set 0 (off) or a positive number"),
     "model.proj_dim": (*_POS, "set a value > 0"),
     "model.classifier_hidden": (*_POS, "use positive layer widths (an empty list: no hidden layer)"),
+    "model.keep_layers": (*_NONNEG, "set 0 (all layers) or the number of layers to keep"),
+    "model.freeze_layers": (*_NONNEG, "set 0 (none) or the number of lower layers to freeze"),
     "train.epochs": (*_POS, "set a value > 0"),
     "train.batch_size": (*_POS, "set a value > 0"),
     "train.lr": ((0.0, False), (1.0, True), "use a learning rate in (0, 1], e.g. 0.001"),
+    "train.pretrained_lr": ((0.0, True), (1.0, True), "use 0 (same as train.lr) or a learning rate in (0, 1], e.g. 3e-5"),
     "train.weight_decay": (*_NONNEG, "use 0 or a small positive value"),
     "train.warmup_share": ((0.0, True), (1.0, False), "use a share of the steps"),
     "train.patience": (*_NONNEG, "set 0 (off) or a positive number"),

@@ -56,14 +56,11 @@ def load_run(run_dir: str | Path) -> Scorer:
         raise CheckpointError("not a finished run folder (no config.json)", str(run_dir), "train it first")
     cfg = from_dict(read_json(run_dir / "config.json"))
     parts, _ = checkpoint.load(run_dir / "checkpoints", None)
-    if cfg.model.pretrained:
-        toks = {SHARED: load_tokenizer(Path(cfg.model.pretrained) / "tokenizer.json")}
-    else:
-        toks = {p.stem: load_tokenizer(p) for p in (run_dir / "tokenizers").glob("*.json")}
-    vocab = {
-        SHARED if cfg.model.encoders == "shared" else lang: toks[tokenizer_key(cfg, lang)].get_vocab_size()
-        for lang in cfg.languages
-    }
-    model = MatchModel(cfg.model, vocab)
+    # a pretrained run's files name the checkpoint it started from, which must still be reachable
+    toks = {p.stem: load_tokenizer(p) for p in (run_dir / "tokenizers").glob("*.json")}
+    keys = {SHARED if cfg.model.encoders == "shared" else lang: tokenizer_key(cfg, lang) for lang in cfg.languages}
+    vocab = {k: toks[t].get_vocab_size() for k, t in keys.items()}
+    kept = {k: toks[t].kept for k, t in keys.items()} if cfg.model.pretrained else None
+    model = MatchModel(cfg.model, vocab, kept=kept)
     model.load_state_dict(parts["best"])
     return Scorer(cfg, model.eval(), toks)

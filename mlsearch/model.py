@@ -5,7 +5,7 @@
     title ids ─▶ title encoder[lang] ─▶ t ┘
 
 An encoder is a BERT-style transformer (``transformers.BertModel``, SDPA attention, trained from
-scratch unless ``model.pretrained`` names a local folder), pooled over non-padding tokens (mean, or
+scratch; or a copy of the ``AutoModel`` checkpoint ``model.pretrained`` names, mlsearch/pretrained.py), pooled over non-padding tokens (mean, or
 the [CLS] position) and linearly projected to ``proj_dim``: the shared space that alignment pulls
 languages together in. ``model.encoders: shared`` keys every language to one pair of encoders.
 ``model.tie_embeddings`` lets the query and title encoders of a language share their token table
@@ -32,6 +32,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 
 from mlsearch.config import ModelConfig
+from mlsearch.pretrained import hidden_size, load_body
 from mlsearch.text import PAD_ID
 
 SHARED = "shared"
@@ -96,12 +97,13 @@ class HashedTokenEmbedding(nn.Module):
 class TextEncoder(nn.Module):
     """Token ids ``[B, L]`` (0 = padding) → projected vectors ``[B, proj_dim]``."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, max_len: int, tokens: list[str] | None = None) -> None:
+    def __init__(
+        self, cfg: ModelConfig, vocab_size: int, max_len: int, tokens: list[str] | None = None, kept: list[int] | None = None
+    ) -> None:
         super().__init__()
         if cfg.pretrained:
-            # A local folder saved with ``save_pretrained``; its vocabulary must be the one the
-            # tokenizer produces (train.py then uses the folder's tokenizer.json for every language).
-            self.bert = BertModel.from_pretrained(cfg.pretrained, add_pooling_layer=False, attn_implementation="sdpa")
+            # a copy of the checkpoint whose token table holds the rows ``kept`` (mlsearch/pretrained.py)
+            self.bert = load_body(cfg, kept if kept is not None else list(range(vocab_size)))
         else:
             config = BertConfig(
                 vocab_size=vocab_size,
@@ -122,10 +124,11 @@ class TextEncoder(nn.Module):
                     vocab_size, cfg.d_model, cfg.subword_buckets, n_min, n_max, tokens
                 )
         self.pooling = cfg.pooling
-        self.proj = nn.Linear(self.bert.config.hidden_size, cfg.proj_dim)
+        width = hidden_size(self.bert)
+        self.proj = nn.Linear(width, cfg.proj_dim)
         # the token vectors of late interaction get their own projection: the pooled space stays the
         # one alignment shapes (sharing it weakened alignment: see ModelConfig.interaction)
-        self.token_proj = nn.Linear(self.bert.config.hidden_size, cfg.proj_dim) if cfg.interaction != "none" else None
+        self.token_proj = nn.Linear(width, cfg.proj_dim) if cfg.interaction != "none" else None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.forward_tokens(ids, tokens=False)[0]
@@ -211,15 +214,23 @@ class MatchModel(nn.Module):
     ``vocab_sizes`` maps an encoder key to its tokenizer's vocabulary size, so adding a language
     later (zero-shot) means adding its two encoders under a new key. ``vocabs`` (the same keys, the
     vocabulary in id order) fills the n-gram tables of ``model.subword_buckets``; without it they
-    come from the checkpoint.
+    come from the checkpoint. ``kept`` (the same keys) are the checkpoint token ids each copy of a
+    pretrained encoder keeps (:class:`mlsearch.pretrained.PrunedVocab`).
     """
 
-    def __init__(self, cfg: ModelConfig, vocab_sizes: dict[str, int], vocabs: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        vocab_sizes: dict[str, int],
+        vocabs: dict[str, list[str]] | None = None,
+        kept: dict[str, list[int]] | None = None,
+    ) -> None:
         super().__init__()
         self.cfg = cfg
-        vocabs = vocabs or {}
-        self.query = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.query_len, vocabs.get(k)) for k, v in sorted(vocab_sizes.items())})
-        self.title = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.title_len, vocabs.get(k)) for k, v in sorted(vocab_sizes.items())})
+        vocabs, kept = vocabs or {}, kept or {}
+        sizes = sorted(vocab_sizes.items())
+        self.query = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.query_len, vocabs.get(k), kept.get(k)) for k, v in sizes})
+        self.title = nn.ModuleDict({k: TextEncoder(cfg, v, cfg.title_len, vocabs.get(k), kept.get(k)) for k, v in sizes})
         self.classifier = Classifier(cfg)
         for k in self.query:
             # Same tokenizer on both sides of a language: one token table lets a word in the query

@@ -64,19 +64,35 @@ def encode(tok: Tokenizer, texts: list[str], max_len: int) -> torch.Tensor:
     Trimming to the longest text of the set (not ``max_len``) saves work on short titles; the
     attention mask is ``ids != 0``.
     """
-    tok = Tokenizer.from_str(tok.to_str())  # a copy: padding/truncation settings stay local
-    tok.enable_truncation(max_len)
+    from mlsearch.pretrained import PrunedVocab
+
+    lookup = None
+    if isinstance(tok, PrunedVocab):  # a checkpoint's tokenizer, ids renumbered to the kept rows
+        lookup, tok = tok.lookup, tok.truncating(max_len)
+    else:
+        tok = Tokenizer.from_str(tok.to_str())  # a copy: padding/truncation settings stay local
+        tok.enable_truncation(max_len)
     encs = tok.encode_batch(list(texts))
     length = max((len(e.ids) for e in encs), default=1)
     out = torch.zeros(len(encs), max(length, 1), dtype=torch.long)
     for i, e in enumerate(encs):
-        out[i, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
+        ids = torch.tensor(e.ids, dtype=torch.long)
+        out[i, : len(e.ids)] = ids if lookup is None else lookup[ids]
     return out
 
 
 def save_tokenizer(tok: Tokenizer, path: str | Path) -> Path:
-    return write_text(path, tok.to_str())
+    """A trained tokenizer's JSON, or for a pretrained checkpoint the kept ids and the checkpoint's name."""
+    from mlsearch.pretrained import PrunedVocab
+
+    return write_text(path, tok.to_json() if isinstance(tok, PrunedVocab) else tok.to_str())
 
 
-def load_tokenizer(path: str | Path) -> Tokenizer:
-    return Tokenizer.from_file(str(path))
+def load_tokenizer(path: str | Path, pretrained: str | None = None) -> Tokenizer:
+    """What :func:`save_tokenizer` wrote; ``pretrained`` overrides the checkpoint a pruned file names."""
+    from mlsearch.pretrained import PrunedVocab, is_pruned_file
+
+    text = Path(path).read_text(encoding="utf-8")
+    if is_pruned_file(text):
+        return PrunedVocab.from_json(text, pretrained)
+    return Tokenizer.from_str(text)
