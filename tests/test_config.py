@@ -7,7 +7,7 @@ from mlsearch.errors import ConfigError
 
 
 def test_profiles_load_and_layer():
-    for name in ("tiny", "quick", "full"):
+    for name in ("tiny", "quick", "full", "pretrained", "pretrained_cpu"):
         cfg = load_config(profile_files(name))
         assert cfg.profile == name
     tiny = load_config(profile_files("tiny"))
