@@ -1,4 +1,4 @@
-"""Command line: ``python -m mlsearch {benchmark,train,grid,study,bench} ...``.
+"""Command line: ``python -m mlsearch {benchmark,train,grid,study,bench,gpu-check} ...``.
 
 Every subcommand takes its configuration the same way: ``--profile NAME`` (``params/base.yaml`` +
 ``params/NAME.yaml``), any number of ``--params FILE`` layered after it, and ``--set key=value``
@@ -134,6 +134,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.rest)
 
 
+def cmd_gpu_check(args: argparse.Namespace) -> int:
+    from mlsearch.gpucheck import main as gpu_check_main
+
+    return gpu_check_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlsearch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="training throughput benchmark (see --help of the subcommand)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("gpu-check", help="tests, bench, one full cell and the grid under one deadline, for a short GPU session")
+    from mlsearch.gpucheck import add_arguments as add_gpu_check_arguments
+
+    add_gpu_check_arguments(p)
+    p.set_defaults(func=cmd_gpu_check)
     return parser
 
 
