@@ -10,7 +10,7 @@ JOBS   ?=
 # More flags for grid and study, e.g. ARGS='--inline --budget 420' (see README, "Time-limited sessions").
 ARGS   ?=
 
-.PHONY: venv reproduce baselines test lint lab grid bench study study-cpu lock clean
+.PHONY: venv reproduce baselines test lint lab grid bench gpu-check study study-cpu lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m mlsearch bench
+
+# A short GPU session in one command (README, "One command for a short GPU session"): the gpu tests,
+# bench, the full profile's largest cell and its grid under one deadline, e.g. ARGS='--deadline 420'.
+# A machine without network needs no .venv: `python -m mlsearch gpu-check` from the checkout.
+gpu-check: $(STAMP)
+	$(BIN)/python -m mlsearch gpu-check $(ARGS)
 
 # Rewrite constraints.txt from the current .venv (after deliberately changing a version).
 lock: $(STAMP)

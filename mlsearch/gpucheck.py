@@ -159,6 +159,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     unknown = [s for s in sizes if s not in CONFIGS]
     if unknown or not sizes:
         raise ConfigError(f"unknown bench size(s) {unknown or args.bench_sizes!r}", "--bench-sizes", f"use some of {list(CONFIGS)}")
+    skip = [s.strip() for s in (args.skip or "").split(",") if s.strip()]
+    if [s for s in skip if s not in MIN_LEFT]:
+        raise ConfigError(f"unknown step(s) in --skip {args.skip!r}", "--skip", f"use some of {', '.join(MIN_LEFT)}")
     results_dir = args.results_dir
     cfg = load_config(profile_files(args.profile), {"results_dir": results_dir})
     cuda = cuda_available()
@@ -196,6 +199,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     done = _cell_run_dir(cfg) / "metrics.json"
     if done.is_file():
         steps[2].skip = f"complete from an earlier run ({done.parent}): figures are that run's"
+    for step in steps:
+        if step.name in skip:
+            step.skip = "--skip"
     return Plan(cfg, card, cuda, args.deadline, out, results_dir, steps)
 
 
@@ -332,8 +338,8 @@ def run_plan(plan: Plan, record: dict[str, Any]) -> list[dict[str, Any]]:
             step.extra["run_dir"] = str(_cell_run_dir(plan.cfg))
         if step.skip:
             rec["note"] = step.skip
-            if step.name == "cell" and step.read:
-                step.read(step, rec)  # the earlier run's figures
+            if step.name == "cell":
+                _read(step, rec)  # the earlier run's figures
                 cell_seconds = (rec.get("details") or {}).get("train_seconds")
             _print_status(rec)
             write_json(plan.record_path, record)
@@ -368,16 +374,22 @@ def run_plan(plan: Plan, record: dict[str, Any]) -> list[dict[str, Any]]:
             rec |= {"status": "timeout", "note": f"stopped at its {timeout:.0f} s limit"}
         else:
             rec["status"] = "ok" if res["returncode"] == 0 else "failed"
-        if step.read:
-            try:
-                step.read(step, rec)
-            except Exception as exc:  # a result unreadable is recorded, never the end of the check
-                rec["key"] = f"result unreadable: {type(exc).__name__}: {exc}"
+        _read(step, rec)
         if step.name == "cell" and rec["status"] == "ok":
             cell_seconds = rec["seconds"]
         _print_status(rec)
         write_json(plan.record_path, record)
     return record["steps"]
+
+
+def _read(step: Step, rec: dict[str, Any]) -> None:
+    """The step's key figure into ``rec``; a result that cannot be read is recorded, never the end of the check."""
+    if step.read is None:
+        return
+    try:
+        step.read(step, rec)
+    except Exception as exc:
+        rec["key"] = f"result unreadable: {type(exc).__name__}: {exc}"
 
 
 def _print_status(rec: dict[str, Any]) -> None:
@@ -509,6 +521,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="results/perf", help="folder for the record, the runs tarball and bench's files (default results/perf)")
     p.add_argument("--results-dir", default="results", help="results folder the cell and grid train into (default results)")
     p.add_argument("-j", "--jobs", type=int, default=None, help="cells the grid runs at once (default: the grid's)")
+    p.add_argument("--skip", metavar="STEP[,STEP]", help="steps not to run: gpu-tests, bench, cell, grid (e.g. bench on a second session)")
     p.add_argument("--commit", help="git commit to record when the checkout has no .git (a copied working tree)")
     p.add_argument("--allow-cpu", action="store_true", help="run the steps on CPU when there is no CUDA GPU (gpu tests skipped)")
     p.add_argument("--dry-run", action="store_true", help="list the steps, commands and time limits; run nothing")

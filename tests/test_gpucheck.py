@@ -56,6 +56,7 @@ def test_without_cuda_it_refuses_in_one_line(tmp_path, monkeypatch, capsys, no_c
     (["--bench-sizes", "tiny,huge"], "--bench-sizes"),
     (["--profile", "nope"], "no profile named 'nope'"),
     (["-j", "0"], "-j/--jobs"),
+    (["--skip", "bench,nope"], "--skip"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, monkeypatch, capsys, args, needle):
     monkeypatch.chdir(tmp_path)
@@ -172,3 +173,9 @@ def test_gpu_check_on_cpu_with_the_tiny_profile(tmp_path, monkeypatch, capsys, n
     assert [row.split(" | ")[0:2] for row in table] == [["| gpu-tests", "skipped"], ["| bench", "ok"], ["| cell", "ok"], ["| grid", "ok"]]
     assert "7/7 runs" in table[-1] and "pairs/s" in table[1]
     assert Path(rec["tarball"]) == Path("perf/cpu-runs.tar.gz")
+
+    # a second session: the cell is complete, so it is not retrained; --skip leaves out steps
+    assert cli_main(["gpu-check", "--dry-run", "--profile", "tiny", "--results-dir", "res", "--skip", "bench,gpu-tests"]) == 0
+    out = capsys.readouterr().out
+    assert "cell: one run of the largest cell: en+de+fr, seed 0, profile tiny (skipped: complete from an earlier run" in out
+    assert "bench: training-step throughput, sizes small,base (skipped: --skip)" in out
