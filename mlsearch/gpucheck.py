@@ -326,9 +326,9 @@ def _grid_budget(left: float, cell_seconds: float | None, seeds: int) -> float:
     return max(left - reserve, 1.0)
 
 
-def run_plan(plan: Plan, record: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run every step under the deadline; the record is rewritten after each step."""
-    t0 = time.perf_counter()
+def run_plan(plan: Plan, record: dict[str, Any], t0: float | None = None) -> list[dict[str, Any]]:
+    """Run every step under the deadline, counted from ``t0`` (default: now); the record is rewritten after each step."""
+    t0 = time.perf_counter() if t0 is None else t0
     cell_seconds: float | None = None
     for step in plan.steps:
         left = plan.deadline - (time.perf_counter() - t0)
@@ -488,6 +488,7 @@ def _terminated(signum: int, frame: object) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """gpu-check from parsed options; 0 when no step failed or ran out of time, else 1."""
+    start = time.perf_counter()  # the deadline counts from here
     plan = make_plan(args)
     if args.dry_run:
         print(dry_run(plan), end="")
@@ -495,19 +496,18 @@ def main(args: argparse.Namespace) -> int:
     if not plan.cuda and not args.allow_cpu:
         raise MlsearchError("no CUDA GPU (torch.cuda.is_available() is false)", "gpu-check",
                             "run it on a GPU machine; --dry-run lists what would run, --allow-cpu runs it on CPU")
-    start = time.perf_counter()
     record = base_record(plan, args.commit)
     write_json(plan.record_path, record)
     main_thread = threading.current_thread() is threading.main_thread()  # only there can a handler be set
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
-        steps = run_plan(plan, record)
-    finally:
+        steps = run_plan(plan, record, start)
+    finally:  # also when stopped (Ctrl-C, SIGTERM): the runs done so far are packed
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
-    names = write_tarball(plan.tarball_path, plan.results_root, plan.results_dir)
-    record |= {"wall_s": round(time.perf_counter() - start, 2), "tarball": str(plan.tarball_path), "tarball_files": len(names)}
-    write_json(plan.record_path, record)
+        names = write_tarball(plan.tarball_path, plan.results_root, plan.results_dir)
+        record |= {"wall_s": round(time.perf_counter() - start, 2), "tarball": str(plan.tarball_path), "tarball_files": len(names)}
+        write_json(plan.record_path, record)
     print(f"\nwrote {plan.record_path} and {plan.tarball_path} ({len(names)} files)\n")
     print(table(plan, steps, record["wall_s"]), end="")
     return 1 if any(r["status"] in ("failed", "timeout") for r in steps) else 0

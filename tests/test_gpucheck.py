@@ -4,6 +4,7 @@ on, the deadline, the tarball's filter, and the whole command on CPU with the ti
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tarfile
 import time
@@ -179,3 +180,35 @@ def test_gpu_check_on_cpu_with_the_tiny_profile(tmp_path, monkeypatch, capsys, n
     out = capsys.readouterr().out
     assert "cell: one run of the largest cell: en+de+fr, seed 0, profile tiny (skipped: complete from an earlier run" in out
     assert "bench: training-step throughput, sizes small,base (skipped: --skip)" in out
+
+
+def test_sigterm_stops_the_step_and_keeps_the_record_and_tarball(tmp_path, monkeypatch, no_cuda):
+    """A session's time limit (SIGTERM) mid-step: the step's processes stop, what was done is written."""
+    import argparse
+    import signal
+    import threading
+
+    cfg = load_config(profile_files("tiny"), {"results_dir": str(tmp_path / "res")})
+    child = tmp_path / "child.pid"
+    sleeper = (f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+               f"open({str(child)!r}, 'w').write(str(p.pid)); print('started', flush=True); time.sleep(60)")
+    steps = [gpucheck.Step("bench", "sleeps", lambda s: [sys.executable, "-c", sleeper], None, "")]
+    plan = gpucheck.Plan(cfg, "cpu", False, 60.0, tmp_path / "perf", str(tmp_path / "res"), steps)
+    monkeypatch.setattr(gpucheck, "make_plan", lambda args: plan)
+    args = argparse.Namespace(dry_run=False, allow_cpu=True, commit=None)
+    def terminate_once_started() -> None:
+        deadline = time.monotonic() + 30
+        while not child.is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_once_started, daemon=True).start()
+    with pytest.raises(SystemExit) as exc:
+        gpucheck.main(args)
+    assert exc.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is not gpucheck._terminated
+    assert _ends_soon(int(child.read_text()))
+    rec = json.loads(plan.record_path.read_text())
+    assert [(r["step"], r["status"]) for r in rec["steps"]] == [("bench", "interrupted")]
+    assert plan.tarball_path.is_file() and rec["tarball_files"] == 0
