@@ -19,6 +19,7 @@ needs elsewhere, no checkpoints or predictions) are written; the table of steps 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.util
 import os
@@ -94,7 +95,7 @@ class Step:
 
     name: str
     what: str
-    #: The command, given the seconds this step may take (the timeout) and the seconds left overall.
+    #: The command, given the seconds this step may take (its timeout: its cap or what is left).
     command: Callable[[float], list[str]]
     #: The most seconds it may take; None: whatever is left of the deadline.
     cap: float | None
@@ -175,7 +176,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if not cuda:
         tests_skip = "no CUDA GPU"
     elif importlib.util.find_spec("pytest") is None:
-        tests_skip = "pytest is not importable (carry its wheel to run the gpu tests)"
+        tests_skip = "pytest is not importable (install it to run the gpu tests)"
     elif not tests:
         tests_skip = "no gpu-marked tests under tests/"
     steps = [
@@ -277,7 +278,7 @@ def run_command(cmd: list[str], timeout: float, cwd: Path | None = None) -> dict
     """
     lines: list[str] = []
     # a process group of its own (to stop it whole) but not a session of its own: whatever stops
-    # gpu-check's session (a device machine's time limit, a closed terminal) stops the step too
+    # gpu-check's session (a job's time limit, a closed terminal) stops the step too
     group: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
     proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, errors="replace", bufsize=1, **group)
@@ -306,17 +307,15 @@ def run_command(cmd: list[str], timeout: float, cwd: Path | None = None) -> dict
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the step's process group (workers too), SIGKILL what is left after a grace period."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM the step's process group (workers too), then SIGKILL whatever of it is left once the
+    step's own process has ended or a grace period has passed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _grid_budget(left: float, cell_seconds: float | None, seeds: int) -> float:
@@ -393,8 +392,8 @@ def _read(step: Step, rec: dict[str, Any]) -> None:
 
 
 def _print_status(rec: dict[str, Any]) -> None:
-    extra = f" — {rec['note']}" if rec.get("note") else ""
-    print(f"=== gpu-check {rec['step']}: {rec['status']} ({rec['seconds']:.1f} s) {rec['key']}{extra}", flush=True)
+    text = " — ".join(filter(None, [rec["key"], rec.get("note")]))
+    print(f"=== gpu-check {rec['step']}: {rec['status']} ({rec['seconds']:.1f} s){' ' + text if text else ''}", flush=True)
 
 
 # --------------------------------------------------------------------------- results
