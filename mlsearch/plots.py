@@ -115,8 +115,12 @@ def plot_bilingual_heatmap(summary: pd.DataFrame, kind: str = "method") -> plt.F
 
 
 def curves_run(root: Path, runs: pd.DataFrame, kind: str = "method") -> Path | None:
-    """The run folder whose curves are shown: the largest model of ``kind`` at its lowest seed (0 if run)."""
+    """The run folder whose curves are shown: the largest model of ``kind`` at its lowest seed (0 if run).
+
+    Rows kept from an earlier table (``origin: kept``) have no run folder here and are passed over."""
     r = runs[runs["kind"] == kind]
+    if "run_dir" in r.columns:
+        r = r[r["run_dir"].notna()]
     if r.empty:
         return None
     best = r.sort_values(["n_languages", "seed"], ascending=[False, True]).iloc[0]

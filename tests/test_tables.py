@@ -203,3 +203,19 @@ def test_a_rerun_keeps_rows_of_kinds_it_cannot_rebuild(root: Path) -> None:
     assert "tfidf" in set(second["baselines"]["kind"])
     # rows of a kind with run folders here come from them alone: the method's are never taken from the old table
     assert (f1[f1["kind"] == "method"]["origin"] == "run").all() and len(f1[f1["kind"] == "method"]) == 9
+
+
+def test_curves_of_a_kind_whose_rows_were_all_kept_are_not_looked_for(root: Path) -> None:
+    """A fresh clone that runs one new kind keeps the method's rows, which have no run folder here."""
+    import shutil
+
+    from mlsearch.plots import curves_run, write_figures
+    from mlsearch.tables import merge_kept_rows
+
+    write_tables(root)
+    shutil.rmtree(root / "runs")  # a fresh clone: no run folders of the method
+    write_run(root, "de", 0, {"de": 0.45}, kind="tfidf")
+    runs = merge_kept_rows(gather_runs(root), root / "tables" / "f1.csv")  # what the compare notebook plots
+    assert runs[runs["kind"] == "method"]["origin"].eq("kept").all()
+    assert curves_run(root, runs) is None
+    assert "curves" not in write_figures(root, runs)
