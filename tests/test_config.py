@@ -113,3 +113,16 @@ def test_cli_bad_numbers_exit_2_with_one_line(tmp_path, override):
                         "--set", f"results_dir={tmp_path}"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip().startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_profile_pretrained_cpu_is_quick_with_kind_e5():
+    """The CPU pretrained profile and kind e5 train the same models (one definition could drift)."""
+    from mlsearch.kinds import apply_kind
+
+    a = load_config(profile_files("pretrained_cpu"), {"profile": "quick"}).to_dict()
+    b = apply_kind(load_config(profile_files("quick"), {"kind": "e5"})).to_dict()
+    a.pop("kind"), b.pop("kind")
+    for d in (a, b):  # sizes of an encoder built from scratch: not used with model.pretrained
+        for key in ("d_model", "layers", "heads", "ff_dim", "vocab_size"):
+            d["model"].pop(key)
+    assert a == b
