@@ -41,7 +41,7 @@ E5_CPU: dict[str, Any] = {
     "model.keep_layers": 2,
     "model.freeze_embeddings": True,
     "train.epochs": 3,
-    "train.pretrained_lr": 0.0001,
+    "train.pretrained_lr": 0.0003,
 }
 
 KINDS: dict[str, Kind] = {
