@@ -25,6 +25,7 @@ adds, from the two encoders' token vectors, each query token's best cosine among
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -250,7 +251,24 @@ class MatchModel(nn.Module):
         encoders = self.query if side == "query" else self.title
         return encoders[self.key(lang)](ids)
 
-    def forward(self, lang: str, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, *inputs: Any, mode: str = "match") -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Every forward of a training step, behind one entry point: ``model(lang, query_ids, title_ids)``
+        (:meth:`match`) or ``model(side, lang_a, lang_b, ids_a, ids_b, mode="align")`` (:meth:`align`).
+
+        A DistributedDataParallel wrapper sees ``forward`` only; a step that called ``encode`` directly
+        would bypass its hooks and leave its gradients unsynchronised.
+        """
+        if mode == "align":
+            return self.align(*inputs)
+        if mode != "match":
+            raise ValueError(f"unknown forward mode {mode!r}: use match or align")
+        return self.match(*inputs)
+
+    def align(self, side: str, lang_a: str, lang_b: str, ids_a: torch.Tensor, ids_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected vectors of mapped texts of two languages (``side``: their query or title encoders)."""
+        return self.encode(lang_a, side, ids_a), self.encode(lang_b, side, ids_b)
+
+    def match(self, lang: str, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
         """Match logits ``[B]`` for query–title pairs of one language."""
         if self.cfg.interaction == "none":
             return self.classifier(self.encode(lang, "query", query_ids), self.encode(lang, "title", title_ids))
