@@ -1,9 +1,18 @@
-"""Data parallel training: two gloo CPU processes give the weights and metrics of one process."""
+"""Data parallel training (DistributedDataParallel over gloo, 2 CPU processes) against one process.
+
+Tolerance: two processes compute the one-process gradient, but as a sum of two shards' gradients
+(each shard's batch is also cut to its own longest row), so float additions happen in another order:
+the losses differ by ~1e-7 per step, the weights after two tiny epochs by < 2e-5 (asserted: 1e-4),
+the test scores by < 1e-6 (asserted: 1e-5), and every metric in metrics.json agrees within 1e-4
+(a metric moves more only if a score lies within 1e-5 of the decision threshold).
+"""
 
 import json
 import os
 import socket
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -13,7 +22,10 @@ from synthetic_pairs import make_dataset, tiny_config
 from mlsearch import losses
 from mlsearch.train import train_and_evaluate
 
-OVER = {"train.epochs": 2, "train.batch_size": 15, "model.dropout": 0.0}  # odd batch: unequal shards
+# 40 training pairs per language and 12 mappings per language pair, in batches of 13 and 11: unequal
+# shards (7 + 6 rows), and last batches of one row, so that one rank runs a stand-in row (Trainer._shard)
+OVER = {"train.epochs": 2, "train.batch_size": 13, "train.align_batch_size": 11, "model.dropout": 0.0}
+WEIGHT_ATOL, SCORE_ATOL, METRIC_ATOL = 1e-4, 1e-5, 1e-4
 
 
 def _init(rank: int, world: int, port: int) -> None:
@@ -27,9 +39,7 @@ def _init(rank: int, world: int, port: int) -> None:
 def _worker(rank: int, world: int, port: int, out: str, align_loss: str) -> None:
     import torch.distributed as dist
 
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    _init(rank, world, port)
     try:
         ds = make_dataset(("en", "de"), queries=10)
         train_and_evaluate(tiny_config(["en", "de"], **OVER, **{"train.align_loss": align_loss}), out, ds, progress=False)
@@ -43,6 +53,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _numbers(d: dict, prefix: str = "") -> dict[str, float]:
+    """Every number in a nested record, by dotted key."""
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _numbers(v, f"{prefix}{k}.")
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = float(v)
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("align_loss", ["cosine", "contrastive"])
 def test_two_processes_match_one(tmp_path, align_loss):
@@ -53,13 +74,24 @@ def test_two_processes_match_one(tmp_path, align_loss):
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     w1 = load_file(str(tmp_path / "one" / "checkpoints" / "last.safetensors"))
     w2 = load_file(str(tmp_path / "two" / "checkpoints" / "last.safetensors"))
+    assert set(w1) == set(w2)  # the unwrapped model's keys (no "module."): checkpoints are interchangeable
     for k, v in w1.items():
         if k.startswith("model."):
-            assert torch.allclose(v, w2[k], atol=1e-4), k
+            assert torch.allclose(v, w2[k], atol=WEIGHT_ATOL), k
+        if k.endswith(".step"):
+            # AdamW counts a step only for a parameter with a gradient: a parameter that no rank used in
+            # a step (another language's encoder, the token projection in alignment) must have none
+            assert torch.equal(v, w2[k]), k
     assert json.loads((tmp_path / "two" / "run_info.json").read_text())["world_size"] == 2
-    for lang in ("en", "de"):
-        assert abs(one["eval"][lang]["f1"] - two["eval"][lang]["f1"]) < 0.02
-        assert abs(one["eval"][lang]["roc_auc"] - two["eval"][lang]["roc_auc"]) < 0.02
+    s1 = pd.read_parquet(tmp_path / "one" / "predictions.parquet")
+    s2 = pd.read_parquet(tmp_path / "two" / "predictions.parquet")
+    assert s1[["query_id", "product_id"]].equals(s2[["query_id", "product_id"]])
+    assert np.abs(s1["score"].to_numpy() - s2["score"].to_numpy()).max() < SCORE_ATOL
+    assert one["best_epoch"] == two["best_epoch"]
+    n1, n2 = _numbers({"eval": one["eval"], "valid": one["valid"]}), _numbers({"eval": two["eval"], "valid": two["valid"]})
+    assert n1.keys() == n2.keys() and any(k.endswith(".roc_auc") for k in n1)
+    for k, v in n1.items():
+        assert abs(v - n2[k]) <= METRIC_ATOL, (k, v, n2[k])
 
 
 SIZES = [(4, 3), (1, 0)]  # rows per rank: unequal shards; a rank with no rows
