@@ -26,6 +26,12 @@ from mlsearch.train import train_and_evaluate
 # shards (7 + 6 rows), and last batches of one row, so that one rank runs a stand-in row (Trainer._shard)
 OVER = {"train.epochs": 2, "train.batch_size": 13, "train.align_batch_size": 11, "model.dropout": 0.0}
 WEIGHT_ATOL, SCORE_ATOL, METRIC_ATOL = 1e-4, 1e-5, 1e-4
+# the method (per-language encoders, late interaction, contrastive alignment: gathered negatives), and
+# shared encoders (an alignment step reads both texts through one wrapper) with a row-wise alignment loss
+VARIANTS = {
+    "contrastive": {"train.align_loss": "contrastive"},
+    "shared-cosine": {"train.align_loss": "cosine", "model.encoders": "shared", "model.shared_vocab": True, "model.interaction": "none"},
+}
 
 
 def _init(rank: int, world: int, port: int) -> None:
@@ -36,13 +42,13 @@ def _init(rank: int, world: int, port: int) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
 
 
-def _worker(rank: int, world: int, port: int, out: str, align_loss: str) -> None:
+def _worker(rank: int, world: int, port: int, out: str, variant: str) -> None:
     import torch.distributed as dist
 
     _init(rank, world, port)
     try:
         ds = make_dataset(("en", "de"), queries=10)
-        train_and_evaluate(tiny_config(["en", "de"], **OVER, **{"train.align_loss": align_loss}), out, ds, progress=False)
+        train_and_evaluate(tiny_config(["en", "de"], **OVER, **VARIANTS[variant]), out, ds, progress=False)
     finally:
         dist.destroy_process_group()
 
@@ -65,12 +71,12 @@ def _numbers(d: dict, prefix: str = "") -> dict[str, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("align_loss", ["cosine", "contrastive"])
-def test_two_processes_match_one(tmp_path, align_loss):
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_two_processes_match_one(tmp_path, variant):
     torch.set_num_threads(1)
     ds = make_dataset(("en", "de"), queries=10)
-    one = train_and_evaluate(tiny_config(["en", "de"], **OVER, **{"train.align_loss": align_loss}), tmp_path / "one", ds, progress=False)
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path / "two"), align_loss), nprocs=2, join=True)
+    one = train_and_evaluate(tiny_config(["en", "de"], **OVER, **VARIANTS[variant]), tmp_path / "one", ds, progress=False)
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path / "two"), variant), nprocs=2, join=True)
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     w1 = load_file(str(tmp_path / "one" / "checkpoints" / "last.safetensors"))
     w2 = load_file(str(tmp_path / "two" / "checkpoints" / "last.safetensors"))
