@@ -285,7 +285,9 @@ class Trainer:
         if self.world > 1:
             # an alignment step uses one side of a language's encoders and not their token projection,
             # so DDP must find the unused parameters; one that no rank used keeps no gradient (AdamW
-            # leaves it alone, as in one process); the classifier is used whole whenever it runs
+            # leaves it alone, as in one process); the classifier is used whole whenever it runs. DDP's
+            # one-time warning that it found no unused parameter is expected: the first step (classification)
+            # uses all of a language's encoders, alignment steps do not
             self.encoders = {k: self._ddp(m, find_unused=True) for k, m in self.encoders.items()}
             self.classifier = self._ddp(model.classifier, find_unused=False)
 
