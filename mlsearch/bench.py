@@ -24,6 +24,13 @@ Modes (``--modes``, each optionally ``NAME@BATCH``):
   masked and excluded from pooling) but the batches are not random samples, so it measures what
   length bucketing could gain, not current training speed.
 
+``--processes 1,2`` times something else: seconds per epoch of a real ``train_and_evaluate`` (profile
+``--profile``, default tiny) in 1 and in 2 processes, data parallel over gloo on CPU (what ``torchrun``
+runs), from the end of the warm start to the end of the last epoch (classification, alignment,
+validation), divided by the epochs::
+
+    python -m mlsearch bench --processes 1,2 --profile tiny --languages en,de,fr
+
 Data lives on the device before timing (as ``train.py`` keeps it). Throughput comes from device
 events (CUDA) or a wall clock (CPU) around the timed steps, warm-up excluded. TFLOP/s use the
 analytical count of :func:`flops_per_pair` at padded lengths; the share of peak divides by a matrix
@@ -36,6 +43,7 @@ import argparse
 import contextlib
 import datetime as dt
 import math
+import os
 import platform
 import re
 import tempfile
@@ -48,7 +56,7 @@ from typing import Any
 import torch
 
 from mlsearch import losses
-from mlsearch.config import ModelConfig
+from mlsearch.config import ModelConfig, RunConfig
 from mlsearch.errors import ConfigError
 from mlsearch.io import write_json, write_text
 from mlsearch.model import MatchModel, n_parameters
@@ -418,6 +426,70 @@ def end_to_end(profile: str, languages: list[str], out: Path) -> dict[str, Any]:
             "pairs_per_s": info["pairs_per_second"], "device": info["device"]}
 
 
+def _epoch_worker(rank: int, world: int, port: int, cfg: RunConfig, out: str) -> None:
+    """One rank of :func:`seconds_per_epoch`: trains, and rank 0 writes the clock at the end of every epoch."""
+    import torch.distributed as dist
+
+    from mlsearch import train
+
+    stamps: list[float] = []
+    train._after_epoch = lambda epoch: stamps.append(time.perf_counter())  # the epoch hook (epoch 0: warm start)
+    if world > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        train.train_and_evaluate(cfg, Path(out) / "run", progress=False)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+    if rank == 0:
+        write_json(Path(out) / "stamps.json", stamps)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def seconds_per_epoch(profile: str, languages: list[str], world: int) -> float:
+    """Seconds per training epoch of one model trained by ``world`` gloo CPU processes (fresh processes)."""
+    import torch.multiprocessing as mp
+
+    from mlsearch.config import load_config, profile_files
+    from mlsearch.io import read_json
+
+    cfg = load_config(profile_files(profile), {"languages": languages, "train.checkpoint": False, "train.device": "cpu"})
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.spawn(_epoch_worker, args=(world, _free_port(), cfg, tmp), nprocs=world, join=True)
+        stamps = read_json(Path(tmp) / "stamps.json")
+    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+
+
+def ddp_main(args: argparse.Namespace) -> int:
+    """``--processes``: seconds per epoch for each process count, runs alternated, the median of ``--repeats``."""
+    items = [n.strip() for n in args.processes.split(",") if n.strip()]
+    if not items or not all(n.isdigit() and int(n) > 0 for n in items):
+        raise ConfigError(f"bad --processes {args.processes!r}", "--processes", "pass process counts, e.g. 1,2")
+    if args.repeats < 1:
+        raise ConfigError(f"--repeats must be positive, got {args.repeats}", "--repeats", "pass e.g. --repeats 3")
+    counts = [int(n) for n in items]
+    profile = args.profile or "tiny"
+    langs = [s.strip() for s in args.languages.split(",") if s.strip()]
+    times: dict[int, list[float]] = {n: [] for n in counts}
+    for _ in range(args.repeats):
+        for n in counts:
+            times[n].append(seconds_per_epoch(profile, langs, n))
+    median = {n: sorted(v)[len(v) // 2] for n, v in times.items()}
+    for n in counts:
+        runs = ", ".join(f"{t:.2f}" for t in times[n])
+        print(f"profile {profile}, languages {'+'.join(langs)}, {n} process(es), gloo CPU: "
+              f"{median[n]:.2f} s per epoch (median of {runs}; ×{median[counts[0]] / median[n]:.2f} vs {counts[0]})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mlsearch bench", description="Training-throughput benchmark of MatchModel.")
     p.add_argument("--configs", help=f"comma-separated, from {list(CONFIGS)} (default: small,base on CUDA, tiny on CPU)")
@@ -432,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     p.add_argument("--profile", help="also time one real train_and_evaluate with this profile (e.g. full)")
     p.add_argument("--languages", default="en", help="training languages of the end-to-end run (default en)")
+    p.add_argument("--processes", help="instead: seconds per epoch of train_and_evaluate in N gloo CPU processes, e.g. 1,2")
+    p.add_argument("--repeats", type=int, default=3, help="with --processes: runs per count, alternated (median printed)")
     return p
 
 
@@ -456,6 +530,8 @@ def plan_rows(
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; writes ``<out>/<card>.json`` after every row and ``<card>.md``; prints the table last."""
     args = build_parser().parse_args(argv)
+    if args.processes:
+        return ddp_main(args)
     t_start = time.perf_counter()
     device = _device(args.device)
     if device.type == "cpu" and args.threads > 0:

@@ -13,6 +13,7 @@ two languages, and return a scalar to minimise:
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 
@@ -40,6 +41,37 @@ def contrastive_alignment(a: torch.Tensor, b: torch.Tensor, temperature: float =
     logits = a @ b.T / temperature
     target = torch.arange(len(a), device=a.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def gather_rows(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """The rows of every rank in rank order (``sizes[r]`` rows from rank ``r``; ``x`` is this rank's).
+
+    The other ranks' rows arrive without gradient and this rank's own rows are the live ``x``, so a
+    loss of the result sends gradient to the local rows only: summed over ranks, that is the gradient
+    of the loss of the whole batch. No collective runs in the backward pass (DDP's gradient
+    all-reduces run there), and shards of unequal size (a batch that does not divide by the number
+    of ranks) are padded for the all-gather and cut back after it.
+    """
+    if len(x) != sizes[dist.get_rank()]:
+        raise ValueError(f"this rank has {len(x)} rows but sizes say {sizes[dist.get_rank()]}")
+    width = max(sizes)
+    buf = F.pad(x.detach(), (0, 0, 0, width - len(x))).contiguous()
+    parts = [torch.empty_like(buf) for _ in sizes]
+    dist.all_gather(parts, buf)
+    parts[dist.get_rank()] = x
+    return torch.cat([p[:n] for p, n in zip(parts, sizes, strict=True)])
+
+
+def gathered_contrastive_alignment(a: torch.Tensor, b: torch.Tensor, sizes: list[int], temperature: float = 0.1) -> torch.Tensor:
+    """:func:`contrastive_alignment` of the whole batch when each rank holds a shard of it.
+
+    Every rank scores its rows against the rows of ALL ranks (the negatives of the one-process
+    loss), so each returns the one-process loss of the batch (ranks' rows concatenated in rank
+    order), with gradient reaching its own rows (see :func:`gather_rows`).
+    """
+    d = a.shape[-1]
+    both = gather_rows(torch.cat([a, b], dim=-1), sizes)  # one all-gather for the two sides
+    return contrastive_alignment(both[:, :d], both[:, d:], temperature)
 
 
 ALIGNMENT = {"l2": l2_alignment, "cosine": cosine_alignment}

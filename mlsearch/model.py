@@ -250,14 +250,53 @@ class MatchModel(nn.Module):
         encoders = self.query if side == "query" else self.title
         return encoders[self.key(lang)](ids)
 
+    def language_encoders(self) -> dict[str, LanguageEncoders]:
+        """Per encoder key, its query and title encoders as one module (see :class:`LanguageEncoders`)."""
+        return {k: LanguageEncoders(self.query[k], self.title[k]) for k in self.query}
+
     def forward(self, lang: str, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
         """Match logits ``[B]`` for query–title pairs of one language."""
-        if self.cfg.interaction == "none":
-            return self.classifier(self.encode(lang, "query", query_ids), self.encode(lang, "title", title_ids))
         k = self.key(lang)
-        q, q_tok, q_mask = self.query[k].forward_tokens(query_ids)
-        t, t_tok, t_mask = self.title[k].forward_tokens(title_ids)
-        return self.classifier(q, t, max_similarity(q_tok, q_mask, t_tok, t_mask))
+        encoders = LanguageEncoders(self.query[k], self.title[k])
+        return match_logits(encoders, self.classifier, query_ids, title_ids, self.cfg.interaction != "none")
+
+
+class LanguageEncoders(nn.Module):
+    """One encoder key's query and title encoders as a module of their own: the unit that one
+    DistributedDataParallel wrapper covers (a training step uses one or two of them and the classifier).
+
+    A view: :class:`MatchModel` does not register it, so the parameters keep their names there.
+    """
+
+    def __init__(self, query: TextEncoder, title: TextEncoder) -> None:
+        super().__init__()
+        self.query, self.title = query, title
+
+    def forward(
+        self, *texts: tuple[str, torch.Tensor], tokens: bool = False
+    ) -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
+        """``(pooled, token vectors, mask)`` of each ``(side, ids)``, the last two only with ``tokens``.
+
+        Several texts in one call, since a DDP wrapper takes one forward per backward (an alignment
+        step of shared encoders reads two texts). Without ``tokens`` the encoder is called as a module,
+        so an encoder compiled in place (``train.compile``) runs compiled.
+        """
+        out = []
+        for side, ids in texts:
+            encoder = self.query if side == "query" else self.title
+            out.append(encoder.forward_tokens(ids) if tokens else (encoder(ids), None, None))
+        return out
+
+
+def match_logits(
+    encoders: nn.Module, classifier: nn.Module, query_ids: torch.Tensor, title_ids: torch.Tensor, interaction: bool
+) -> torch.Tensor:
+    """Match logits from one language's :class:`LanguageEncoders` and the classifier, or their DDP
+    wrappers: ``MatchModel.forward`` and the training step compute the same function through it."""
+    (q, q_tok, q_mask), (t, t_tok, t_mask) = encoders(("query", query_ids), ("title", title_ids), tokens=interaction)
+    if not interaction:
+        return classifier(q, t)
+    return classifier(q, t, max_similarity(q_tok, q_mask, t_tok, t_mask))
 
 
 def vocab_tokens(tok) -> list[str]:

@@ -137,3 +137,9 @@ def test_main_on_cuda(tmp_path):
     assert "bf16" in result["peak_what"] and result["peak_tflops"] > 1
     assert all(r["pairs_per_s"] > 0 and r["peak_mem_gib"] > 0 for r in result["rows"])
     assert [r["path"] for r in result["rows"]] == ["train", "train", "candidate"]
+
+
+def test_processes_option_rejects_bad_counts_before_training(capsys):
+    for argv in (["--processes", "1,x"], ["--processes", "0"], ["--processes", "1,2", "--repeats", "0"]):
+        assert cli_main(["bench", *argv]) == 2
+        assert capsys.readouterr().err.startswith("error: ")
