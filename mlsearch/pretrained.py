@@ -56,7 +56,7 @@ def resolve(name: str) -> str:
         if not (path / "config.json").is_file():
             raise ConfigError("pretrained folder has no config.json", str(path), "give a folder written by save_pretrained")
         return str(path)
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or (path.parent != Path(".") and path.parent.is_dir()):
         raise ConfigError("pretrained folder does not exist", name, "check the path, or make one with python -m mlsearch pretrained e5-small")
     from huggingface_hub import snapshot_download
 

@@ -208,3 +208,11 @@ def test_a_killed_pretrained_run_resumes_to_the_same_numbers(tmp_path, monkeypat
     resumed = train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
     assert json.loads((tmp_path / "killed" / "run_info.json").read_text())["resumed_from_epoch"] == 2
     assert resumed == full
+
+
+def test_a_missing_folder_under_an_existing_one_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    pretrained.resolve.cache_clear()
+    with pytest.raises(ConfigError, match="pretrained folder does not exist .* python -m mlsearch pretrained e5-small"):
+        pretrained.resolve("models/e5-small")
