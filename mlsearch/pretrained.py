@@ -25,7 +25,7 @@ import copy
 import functools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from mlsearch.errors import ConfigError
-
-PAD_ID = 0
+from mlsearch.text import PAD_ID
 
 
 def _fix(name: str) -> str:
@@ -73,8 +72,12 @@ def resolve(name: str) -> str:
         raise ConfigError(f"pretrained model {name!r} is not cached and cannot be downloaded ({first})", "model.pretrained", _fix(name)) from None
 
 
+@functools.lru_cache(maxsize=4)
 def load_tokenizer(name: str) -> Tokenizer:
-    """The checkpoint's fast tokenizer (``tokenizers.Tokenizer``), via ``AutoTokenizer``."""
+    """The checkpoint's fast tokenizer (``tokenizers.Tokenizer``), via ``AutoTokenizer``.
+
+    Read once per process: every language's pruned vocabulary shares it (nothing mutates it; see
+    :meth:`PrunedVocab.truncating`)."""
     folder = resolve(name)
     file = Path(folder) / "tokenizer.json"
     if file.is_file():
@@ -108,6 +111,8 @@ class PrunedVocab:
     name: str
     tokenizer: Tokenizer
     kept: list[int]
+    #: copies of ``tokenizer`` that truncate, by length (see :meth:`truncating`)
+    _truncating: dict[int, Tokenizer] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, name: str, tokenizer: Tokenizer, texts: list[str]) -> PrunedVocab:
@@ -138,13 +143,12 @@ class PrunedVocab:
 
     def truncating(self, max_len: int) -> Tokenizer:
         """A copy of the checkpoint tokenizer that truncates at ``max_len`` and never pads."""
-        cache = self.__dict__.setdefault("_truncating", {})
-        if max_len not in cache:
+        if max_len not in self._truncating:
             tok = Tokenizer.from_str(self.tokenizer.to_str())
             tok.no_padding()
             tok.enable_truncation(max_len)
-            cache[max_len] = tok
-        return cache[max_len]
+            self._truncating[max_len] = tok
+        return self._truncating[max_len]
 
     def to_json(self) -> str:
         """What a run folder keeps (the kept ids and the checkpoint's name; the tokenizer is the checkpoint's)."""
@@ -205,9 +209,8 @@ def load_body(cfg: Any, kept: list[int]) -> nn.Module:
         body = copy.deepcopy(base)
     finally:
         base.set_input_embeddings(table)
-    rows = table.weight.detach()[torch.tensor(kept, dtype=torch.long)].clone()
-    pruned = nn.Embedding(len(kept), table.embedding_dim, padding_idx=PAD_ID)
-    pruned.weight.data.copy_(rows)
+    rows = table.weight.detach()[torch.tensor(kept, dtype=torch.long)]  # indexing copies
+    pruned = nn.Embedding.from_pretrained(rows, freeze=cfg.freeze_embeddings, padding_idx=PAD_ID)
     body.set_input_embeddings(pruned)
     if getattr(body, "pooler", None) is not None:
         body.pooler = None  # mlsearch pools itself (model.pooling); an unused pooler only costs memory
@@ -226,8 +229,6 @@ def load_body(cfg: Any, kept: list[int]) -> nn.Module:
                     setattr(body.config, key, min(cfg.keep_layers, getattr(body.config, key)))
         for layer in list(getattr(owner, attr))[: cfg.freeze_layers]:
             layer.requires_grad_(False)
-    if cfg.freeze_embeddings:
-        pruned.requires_grad_(False)
     body.train()
     return body
 
