@@ -18,9 +18,9 @@ from mlsearch import checkpoint
 from mlsearch.config import RunConfig, from_dict
 from mlsearch.errors import CheckpointError
 from mlsearch.io import read_json
-from mlsearch.model import SHARED, MatchModel
+from mlsearch.model import MatchModel
 from mlsearch.text import encode, load_tokenizer
-from mlsearch.train import tokenizer_key
+from mlsearch.train import build_model, tokenizer_key
 
 
 @dataclass
@@ -58,9 +58,6 @@ def load_run(run_dir: str | Path) -> Scorer:
     parts, _ = checkpoint.load(run_dir / "checkpoints", None)
     # a pretrained run's files name the checkpoint it started from, which must still be reachable
     toks = {p.stem: load_tokenizer(p) for p in (run_dir / "tokenizers").glob("*.json")}
-    keys = {SHARED if cfg.model.encoders == "shared" else lang: tokenizer_key(cfg, lang) for lang in cfg.languages}
-    vocab = {k: toks[t].get_vocab_size() for k, t in keys.items()}
-    kept = {k: toks[t].kept for k, t in keys.items()} if cfg.model.pretrained else None
-    model = MatchModel(cfg.model, vocab, kept=kept)
+    model = build_model(cfg, toks, cfg.languages, ngrams=False)  # the checkpoint fills the n-gram tables
     model.load_state_dict(parts["best"])
     return Scorer(cfg, model.eval(), toks)

@@ -82,6 +82,19 @@ def tokenizer_key(cfg: RunConfig, lang: str) -> str:
     return SHARED if shared else lang
 
 
+def build_model(cfg: RunConfig, toks: dict[str, Any], langs: list[str], ngrams: bool = True) -> MatchModel:
+    """A fresh MatchModel with an encoder pair per encoder key of ``langs``, sized by ``toks``.
+
+    ``ngrams=False`` leaves the n-gram tables empty (a checkpoint about to be loaded fills them); a
+    pretrained copy keeps the token rows its tokenizer's file lists.
+    """
+    by_key = {SHARED if cfg.model.encoders == "shared" else lang: toks[tokenizer_key(cfg, lang)] for lang in langs}
+    vocab = {k: t.get_vocab_size() for k, t in by_key.items()}
+    tokens = {k: vocab_tokens(t) for k, t in by_key.items()} if ngrams and cfg.model.subword_buckets else None
+    kept = {k: t.kept for k, t in by_key.items()} if cfg.model.pretrained else None
+    return MatchModel(cfg.model, vocab, tokens, kept)
+
+
 def _language_texts(ds: Dataset, labelled: list[str], splits: tuple[str, ...], members: list[str]) -> list[str]:
     """Queries and titles of ``labelled`` languages in ``splits``, and the alignment texts of ``members``
     (alignment tables are built from training data only)."""
@@ -556,11 +569,7 @@ def _train_and_evaluate(cfg: RunConfig, run_dir: Path, dataset: Dataset | None, 
             save_tokenizer(tok, tok_dir / f"{key}.json")
 
     torch.manual_seed(cfg.seed)
-    keys = {SHARED if cfg.model.encoders == "shared" else lang: tokenizer_key(cfg, lang) for lang in all_langs}
-    vocab = {k: toks[t].get_vocab_size() for k, t in keys.items()}
-    tokens = {k: vocab_tokens(toks[t]) for k, t in keys.items()} if cfg.model.subword_buckets else None
-    kept = {k: toks[t].kept for k, t in keys.items()} if cfg.model.pretrained else None
-    model = MatchModel(cfg.model, vocab, tokens, kept).to(device)
+    model = build_model(cfg, toks, all_langs).to(device)
     if cfg.train.compile:
         # in place (state_dict keys unchanged, so checkpoints stay interchangeable with eager runs);
         # dynamic shapes because every batch is cut to its longest row
