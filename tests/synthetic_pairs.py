@@ -56,3 +56,23 @@ def tiny_config(langs: list[str], **overrides) -> RunConfig:
         "eval.bootstrap": 20,
     }
     return load_config(profile_files("tiny"), base | overrides)
+
+
+def train_killed_after(monkeypatch, cfg: RunConfig, out, ds: Dataset, epoch: int) -> None:
+    """Train ``cfg`` into ``out`` and kill it right after epoch ``epoch``'s checkpoint (as SIGKILL would)."""
+    import pytest
+
+    from mlsearch import train
+    from mlsearch.train import train_and_evaluate
+
+    class Killed(Exception):
+        pass
+
+    def kill(done: int) -> None:
+        if done == epoch:
+            raise Killed
+
+    monkeypatch.setattr(train, "_after_epoch", kill)
+    with pytest.raises(Killed):
+        train_and_evaluate(cfg, out, ds, progress=False)
+    monkeypatch.setattr(train, "_after_epoch", lambda done: None)

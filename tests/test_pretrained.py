@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from synthetic_pairs import make_dataset, tiny_config
+from synthetic_pairs import make_dataset, tiny_config, train_killed_after
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 
 from mlsearch import checkpoint, pretrained
@@ -187,24 +187,11 @@ def test_bad_pretrained_names_are_one_line_errors(tmp_path, monkeypatch):
 
 
 def test_a_killed_pretrained_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
-    from mlsearch import train
-
     folder = _checkpoint("xlmr", tmp_path / "xlmr")
     ds = make_dataset(LANGS, queries=8)
     cfg = _cfg(folder, **{"train.epochs": 3, "model.freeze_layers": 1, "model.dropout": 0.1})
     full = train_and_evaluate(cfg, tmp_path / "full", ds, progress=False)
-
-    class Killed(Exception):
-        pass
-
-    def kill_after_2(epoch):
-        if epoch == 2:
-            raise Killed
-
-    monkeypatch.setattr(train, "_after_epoch", kill_after_2)
-    with pytest.raises(Killed):
-        train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
-    monkeypatch.setattr(train, "_after_epoch", lambda epoch: None)
+    train_killed_after(monkeypatch, cfg, tmp_path / "killed", ds, 2)
     resumed = train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
     assert json.loads((tmp_path / "killed" / "run_info.json").read_text())["resumed_from_epoch"] == 2
     assert resumed == full

@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import pytest
 import torch
-from synthetic_pairs import make_dataset, tiny_config
+from synthetic_pairs import make_dataset, tiny_config, train_killed_after
 
-from mlsearch import losses, train
+from mlsearch import losses
 from mlsearch.errors import ConfigError, TrainingError
 from mlsearch.train import train_and_evaluate
 
@@ -113,19 +113,8 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
     ds = make_dataset(("en", "de"), queries=12)
     cfg = tiny_config(["en", "de"], **{"train.epochs": 4, "model.dropout": 0.1})
     full = train_and_evaluate(cfg, tmp_path / "full", ds, progress=False)
-
-    class Killed(Exception):
-        pass
-
-    def kill_after_2(epoch):
-        if epoch == 2:
-            raise Killed
-
-    monkeypatch.setattr(train, "_after_epoch", kill_after_2)
-    with pytest.raises(Killed):
-        train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
+    train_killed_after(monkeypatch, cfg, tmp_path / "killed", ds, 2)
     assert not (tmp_path / "killed" / "metrics.json").exists()
-    monkeypatch.setattr(train, "_after_epoch", lambda epoch: None)
     resumed = train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
     info = json.loads((tmp_path / "killed" / "run_info.json").read_text())
     assert info["resumed_from_epoch"] == 2
