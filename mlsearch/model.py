@@ -18,13 +18,17 @@ reach the logit directly, next to the MLP over q ⊙ t, and ``model.interaction`
 adds, from the two encoders' token vectors, each query token's best cosine among the title's tokens:
 
     query tokens ─▶ token_proj ┐
-                               ├─▶ max over title tokens ─▶ mean, min over query tokens ─▶ + logit
+                               ├─▶ max over title tokens ─▶ mean, min, learned-weight mean over query tokens ─▶ + logit
     title tokens ─▶ token_proj ┘
+
+(``model.term_weights``: the weights are a softmax over the query's tokens of a learned score of each
+query token vector, so the words that decide a match can count more.)
 """
 
 from __future__ import annotations
 
 import zlib
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -166,17 +170,23 @@ class Classifier(nn.Module):
         if cfg.similarity != "none":
             # the weight of Σ(q ⊙ t) in the logit, learned; cosine starts at 5 (cos ∈ [−1, 1])
             self.sim_weight = nn.Parameter(torch.tensor(5.0 if cfg.similarity == "cosine" else 1.0))
+        self.term_weight: nn.Linear | None = None
         if cfg.interaction == "maxsim":
-            # weights of the mean and the minimum over query tokens of their best cosine in the title
-            self.interaction_weight = nn.Parameter(torch.tensor([5.0, 1.0]))
+            # weights of the mean, the minimum and (term_weights) the weighted mean over query tokens of
+            # their best cosine in the title
+            self.interaction_weight = nn.Parameter(torch.tensor([5.0, 1.0, 5.0][: 2 + cfg.term_weights]))
+            if cfg.term_weights:
+                self.term_weight = nn.Linear(cfg.proj_dim, 1)  # query token vector → its score
 
     def features(self, q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return q * t if self.combine == "hadamard" else torch.cat([q, t], dim=-1)
 
-    def forward(self, q: torch.Tensor, t: torch.Tensor, interaction: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, t: torch.Tensor, interaction: TokenMatch | None = None) -> torch.Tensor:
         logit = self.mlp(self.features(q, t)).squeeze(-1)
-        if interaction is not None:  # [B, k] late-interaction features (see max_similarity), learned weights
-            logit = logit + (interaction.to(logit.dtype) * self.interaction_weight).sum(-1)
+        if interaction is not None:  # late interaction (see token_match): pooled, learned weights
+            scores = None if self.term_weight is None else self.term_weight(interaction.q_tokens.float()).squeeze(-1)
+            feats = pool_similarity(interaction.best, interaction.valid, scores)
+            logit = logit + (feats.to(logit.dtype) * self.interaction_weight).sum(-1)
         if self.similarity == "dot":
             logit = logit + self.sim_weight * (q * t).sum(-1)
         elif self.similarity == "cosine":
@@ -184,15 +194,22 @@ class Classifier(nn.Module):
         return logit
 
 
-def max_similarity(q: torch.Tensor, q_mask: torch.Tensor, t: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
+class TokenMatch(NamedTuple):
+    """Late interaction of a batch of pairs, before pooling over the query's tokens."""
+
+    best: torch.Tensor  #: [B, Lq] each query token's best cosine among the title's tokens
+    valid: torch.Tensor  #: [B, Lq] the query tokens that count (not [CLS], not padding)
+    q_tokens: torch.Tensor  #: [B, Lq, P] the query's projected token vectors (term weights read them)
+
+
+def token_match(q: torch.Tensor, q_mask: torch.Tensor, t: torch.Tensor, t_mask: torch.Tensor) -> TokenMatch:
     """Late interaction (ColBERT's MaxSim): for each query token its best cosine among the title's tokens.
 
     ``q [B, Lq, P]``, ``t [B, Lt, P]`` are the encoders' projected token vectors, masks mark
-    non-padding tokens; position 0 ([CLS]) is left out on both sides. Returns ``[B, 2]``: the mean
-    and the minimum over query tokens, so a query word that no title word answers (the colour or the
-    target group a title does not have) lowers the score. The vectors are contextual outputs of the
-    encoders, learned end to end; nothing is counted by hand.
+    non-padding tokens; position 0 ([CLS]) is left out on both sides. The vectors are contextual
+    outputs of the encoders, learned end to end; nothing is counted by hand.
     """
+    q_tokens = q
     q = F.normalize(q.float(), dim=-1)
     t = F.normalize(t.float(), dim=-1)
     sim = torch.einsum("bip,bjp->bij", q, t)
@@ -202,10 +219,25 @@ def max_similarity(q: torch.Tensor, q_mask: torch.Tensor, t: torch.Tensor, t_mas
     best = sim.max(-1).values  # [B, Lq]
     q_valid = q_mask.clone()
     q_valid[:, 0] = False
-    n = q_valid.sum(1).clamp_min(1)
-    mean = (best * q_valid).sum(1) / n
-    low = best.masked_fill(~q_valid, 1.0).min(1).values
-    return torch.stack([mean, low], dim=-1)
+    return TokenMatch(best, q_valid, q_tokens)
+
+
+def pool_similarity(best: torch.Tensor, valid: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
+    """``[B, 2]`` (or ``[B, 3]`` with ``scores``): over the valid query tokens, the mean and the minimum of
+    their best cosines — a query word that no title word answers (the colour or the target group a title
+    does not have) lowers the score — and their mean weighted by ``softmax(scores)`` (term weights)."""
+    n = valid.sum(1).clamp_min(1)
+    feats = [(best * valid).sum(1) / n, best.masked_fill(~valid, 1.0).min(1).values]
+    if scores is not None:
+        w = scores.float().masked_fill(~valid, -1e4).softmax(-1) * valid  # a query of [CLS] only: 0
+        feats.append((w * best).sum(1))
+    return torch.stack(feats, dim=-1)
+
+
+def max_similarity(q: torch.Tensor, q_mask: torch.Tensor, t: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
+    """``[B, 2]``: the mean and the minimum over query tokens of their best cosine in the title."""
+    m = token_match(q, q_mask, t, t_mask)
+    return pool_similarity(m.best, m.valid)
 
 
 class MatchModel(nn.Module):
@@ -296,7 +328,7 @@ def match_logits(
     (q, q_tok, q_mask), (t, t_tok, t_mask) = encoders(("query", query_ids), ("title", title_ids), tokens=interaction)
     if not interaction:
         return classifier(q, t)
-    return classifier(q, t, max_similarity(q_tok, q_mask, t_tok, t_mask))
+    return classifier(q, t, token_match(q_tok, q_mask, t_tok, t_mask))
 
 
 def vocab_tokens(tok) -> list[str]:
