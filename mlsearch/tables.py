@@ -291,6 +291,37 @@ def baselines_table(runs: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def ablation_table(base: pd.DataFrame) -> pd.DataFrame:
+    """Each kind's effect in one line per role: means over evaluation languages of ``baselines_table``.
+
+    Roles: ``monolingual`` and the largest model (``N languages``), each kind against the method's
+    model of the same role (``*_vs_method``: difference of the means over the languages both have);
+    ``zero-shot`` against the method's monolingual models. A lever's row says what turning it off (or,
+    for ``pretrain``, on) costs; the per-language rows with intervals are in ``baselines``.
+    """
+    from mlsearch.kinds import KINDS  # kinds → config; imported here so tables stays importable alone
+
+    cols = ["kind", "role", "n_languages", "f1", "roc_auc", "pr_auc", "ndcg10", "f1_vs_method", "ndcg10_vs_method", "description"]
+    base = base[base["role"] != "best bilingual"]
+    if base.empty:
+        return pd.DataFrame(columns=cols)
+    metrics = {"f1": "f1_mean", "roc_auc": "roc_auc_mean", "pr_auc": "pr_auc_mean", "ndcg10": "ndcg10_mean"}
+    method = base[base["kind"] == "method"].set_index(["role", "eval_language"])
+    order = {k: i for i, k in enumerate(KINDS)}
+    rows = []
+    for (kind, role), g in sorted(base.groupby(["kind", "role"], sort=False), key=lambda x: (order.get(x[0][0], 99), x[0][1] != "monolingual", x[0][1])):
+        ref_role = "monolingual" if role == "zero-shot" else role
+        row = {"kind": kind, "role": role, "n_languages": g["eval_language"].nunique(),
+               "description": KINDS[kind].description if kind in KINDS else ""}
+        row.update({k: pd.to_numeric(g[c], errors="coerce").mean() if c in g else math.nan for k, c in metrics.items()})
+        for k in ("f1", "ndcg10"):
+            both = [(r[metrics[k]], method.loc[(ref_role, r["eval_language"]), metrics[k]])
+                    for r in g.to_dict("records") if (ref_role, r["eval_language"]) in method.index]
+            row[f"{k}_vs_method"] = (float(np.mean([a - b for a, b in both])) if both and kind != "method" else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
 def _fmt_mean(mean: float, std: float) -> str:
     if mean is None or not np.isfinite(mean):
         return "—"
@@ -425,4 +456,11 @@ def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
                "language (paired by seed, bootstrap interval over seeds); cost: mean training seconds per run "
                "(`run_info.json`) and `n_parameters` of the model. Kinds: see `mlsearch/kinds.py`.")
         tables["baselines"] = base
+        ablations = ablation_table(base)
+        _write(ablations, out, "ablations", "Each kind in one line: means over the evaluation languages",
+               "Test F1, ROC-AUC, PR-AUC and nDCG@10, means over seeds and then over evaluation languages, of the monolingual "
+               "models and of the model of all languages; `*_vs_method`: difference from the method's model of the same role "
+               "(zero-shot: from the method's monolingual models), over the languages both have. Intervals per language: "
+               "`baselines`.")
+        tables["ablations"] = ablations
     return tables

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -219,3 +220,26 @@ def test_curves_of_a_kind_whose_rows_were_all_kept_are_not_looked_for(root: Path
     assert runs[runs["kind"] == "method"]["origin"].eq("kept").all()
     assert curves_run(root, runs) is None
     assert "curves" not in write_figures(root, runs)
+
+
+def test_ablation_table_averages_each_kind_and_role_against_the_method():
+    from mlsearch.tables import ablation_table
+
+    rows = []
+    for lang, mono, five in (("en", 0.7, 0.8), ("de", 0.5, 0.6)):
+        rows += [
+            {"eval_language": lang, "kind": "method", "model": lang, "role": "monolingual", "f1_mean": mono, "ndcg10_mean": mono},
+            {"eval_language": lang, "kind": "method", "model": "de+en", "role": "best bilingual", "f1_mean": 0.9, "ndcg10_mean": 0.9},
+            {"eval_language": lang, "kind": "method", "model": "de+en+fr", "role": "3 languages", "f1_mean": five, "ndcg10_mean": five},
+            {"eval_language": lang, "kind": "no_align", "model": "de+en+fr", "role": "3 languages", "f1_mean": five - 0.1, "ndcg10_mean": five},
+        ]
+    rows.append({"eval_language": "en", "kind": "zeroshot", "model": "de+fr", "role": "zero-shot", "f1_mean": 0.4, "ndcg10_mean": 0.6})
+    t = ablation_table(pd.DataFrame(rows)).set_index(["kind", "role"])
+    assert list(t.index) == [("method", "monolingual"), ("method", "3 languages"), ("no_align", "3 languages"), ("zeroshot", "zero-shot")]
+    assert t.loc[("method", "monolingual"), "f1"] == pytest.approx(0.6) and np.isnan(t.loc[("method", "monolingual"), "f1_vs_method"])
+    assert t.loc[("no_align", "3 languages"), "f1_vs_method"] == pytest.approx(-0.1)
+    assert t.loc[("no_align", "3 languages"), "ndcg10_vs_method"] == pytest.approx(0.0)
+    # zero-shot against the method's monolingual model of the same (evaluation) language only
+    z = t.loc[("zeroshot", "zero-shot")]
+    assert z["n_languages"] == 1 and z["f1_vs_method"] == pytest.approx(-0.3) and "alignment" in z["description"]
+    assert ablation_table(pd.DataFrame(rows[:0], columns=["role"])).empty
