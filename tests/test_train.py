@@ -78,7 +78,11 @@ def test_alignment_phase_pulls_mapped_encodings_together(tmp_path, align_loss):
     t = ds.alignment("product", "de", "en")
     dist, top1 = {}, {}
     for al in ("none", "both"):
-        cfg = tiny_config(["en", "de"], **{"train.epochs": 20, "train.alignment": al, "train.align_loss": align_loss})
+        # term weights off: they weaken alignment on this tiny task (title top-1 0.17, 0.17, 0.92 for seeds
+        # 0-2 against 0.75, 0.67, 1.0 without; on quick, five languages, 0.875 against 0.902); this test is
+        # about the alignment objectives
+        cfg = tiny_config(["en", "de"], **{"train.epochs": 20, "train.alignment": al, "train.align_loss": align_loss,
+                                           "model.term_weights": False})
         train_and_evaluate(cfg, tmp_path / al, ds, progress=False)
         s = load_run(tmp_path / al)
         a = s.encode("de", t["text_a"].tolist(), "title")
