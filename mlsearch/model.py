@@ -184,7 +184,7 @@ class Classifier(nn.Module):
     def forward(self, q: torch.Tensor, t: torch.Tensor, interaction: TokenMatch | None = None) -> torch.Tensor:
         logit = self.mlp(self.features(q, t)).squeeze(-1)
         if interaction is not None:  # late interaction (see token_match): pooled, learned weights
-            scores = None if self.term_weight is None else self.term_weight(interaction.q_tokens.float()).squeeze(-1)
+            scores = None if self.term_weight is None else self.term_weight(interaction.q_tokens).squeeze(-1)
             feats = pool_similarity(interaction.best, interaction.valid, scores)
             logit = logit + (feats.to(logit.dtype) * self.interaction_weight).sum(-1)
         if self.similarity == "dot":
@@ -232,12 +232,6 @@ def pool_similarity(best: torch.Tensor, valid: torch.Tensor, scores: torch.Tenso
         w = scores.float().masked_fill(~valid, -1e4).softmax(-1) * valid  # a query of [CLS] only: 0
         feats.append((w * best).sum(1))
     return torch.stack(feats, dim=-1)
-
-
-def max_similarity(q: torch.Tensor, q_mask: torch.Tensor, t: torch.Tensor, t_mask: torch.Tensor) -> torch.Tensor:
-    """``[B, 2]``: the mean and the minimum over query tokens of their best cosine in the title."""
-    m = token_match(q, q_mask, t, t_mask)
-    return pool_similarity(m.best, m.valid)
 
 
 class MatchModel(nn.Module):

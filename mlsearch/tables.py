@@ -27,6 +27,7 @@ import pandas as pd
 from mlsearch.config import KNOWN_LANGUAGES
 from mlsearch.errors import DataError
 from mlsearch.io import read_json, write_text
+from mlsearch.kinds import KINDS
 from mlsearch.ranking import RANKING_METRICS, ranking_metrics
 
 METRICS = ["f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "f1_ci_high", "n_pairs", "positives",
@@ -299,8 +300,6 @@ def ablation_table(base: pd.DataFrame) -> pd.DataFrame:
     ``zero-shot`` against the method's monolingual models. A lever's row says what turning it off (or,
     for ``pretrain``, on) costs; the per-language rows with intervals are in ``baselines``.
     """
-    from mlsearch.kinds import KINDS  # kinds → config; imported here so tables stays importable alone
-
     cols = ["kind", "role", "n_languages", "f1", "roc_auc", "pr_auc", "ndcg10", "f1_vs_method", "ndcg10_vs_method", "description"]
     base = base[base["role"] != "best bilingual"]
     if base.empty:

@@ -18,7 +18,6 @@ from mlsearch.model import (
     MAX_NGRAMS,
     HashedTokenEmbedding,
     MatchModel,
-    max_similarity,
     pool_similarity,
     token_match,
     token_ngrams,
@@ -74,6 +73,11 @@ def test_tied_tables_and_projection_make_the_same_text_the_same_vector_at_start(
     assert strict.classifier.similarity == "none" and strict.cfg.interaction == "none"
 
 
+def max_similarity(q, q_mask, t, t_mask):
+    """Mean and minimum over query tokens of their best cosine in the title (what the model pools)."""
+    return pool_similarity(*token_match(q, q_mask, t, t_mask)[:2])
+
+
 def test_max_similarity_against_hand_computed_values():
     e = torch.eye(3)
     # query: [CLS], word 0, word 1, padding; title: [CLS], word 0, word 2 (as unit vectors)
@@ -102,7 +106,7 @@ def test_late_interaction_reaches_the_logit_and_can_be_turned_off():
     assert torch.allclose(q, m.encode("en", "query", q_ids), atol=1e-6)  # the pooled vector is unchanged
     match = token_match(q_tok, q_mask, t_tok, t_mask)
     scores = m.classifier.term_weight(q_tok).squeeze(-1)
-    feats = torch.cat([max_similarity(q_tok, q_mask, t_tok, t_mask), pool_similarity(match.best, match.valid, scores)[:, 2:]], 1)
+    feats = pool_similarity(match.best, match.valid, scores)  # mean, minimum, term-weighted mean
     expected = m.classifier(q, t) + (feats * m.classifier.interaction_weight).sum(-1)
     assert torch.allclose(m("en", q_ids, t_ids), expected, atol=1e-5)
     off = MatchModel(apply_kind(load_config(profile_files("tiny"), {"kind": "no_interaction"})).model, {"en": 50})
