@@ -5,7 +5,9 @@ order, deep-merges them (later wins), applies dotted overrides (``"train.epochs"
 :class:`RunConfig`. Unknown keys and wrongly typed values are a :class:`ConfigError` naming the key
 and the file, so a typo never silently falls back to a default.
 
-Choices that the paper leaves open are ours; each is documented where its default is set below.
+Choices that the paper leaves open are ours. Each key below says in a line or two what it is and why
+its default; the evidence behind a choice (measured numbers, what was tried, references) lives in
+``docs/choices.md``, one section per key, which the key's comment links.
 """
 
 from __future__ import annotations
@@ -33,19 +35,21 @@ class DataConfig:
 
     #: ``benchmark`` (embedded, offline), ``esci`` (Shopping Queries Dataset files), ``pairs`` (own files).
     source: Literal["benchmark", "esci", "pairs"] = "benchmark"
-    #: Languages the dataset holds (a model trains on a subset of them).
+    #: Languages the dataset holds (a model trains on a subset of them); default: all six known.
     languages: list[str] = field(default_factory=lambda: list(KNOWN_LANGUAGES))
-    #: Seed of the benchmark generator; fixed across training seeds so every model sees the same data.
+    #: Seed of the benchmark generator (esci, pairs: of the validation carve-out / split by query); fixed
+    #: across training seeds so every model sees the same data.
     seed: int = 0
     #: Folder for generated/downloaded data (cached parquet); relative to the working directory.
     cache_dir: str = "data_cache"
-    # --- embedded benchmark sizes (set by the profiles in params/) ---
+    # --- embedded benchmark sizes (set by the profiles in params/; see mlsearch/data/BENCHMARK.md) ---
     #: Training queries per language; unequal by default ("limited data per language").
     train_queries: dict[str, int] = field(
         default_factory=lambda: {"en": 240, "de": 200, "fr": 160, "it": 120, "es": 140, "ja": 120}
     )
-    #: Validation and test queries per language (equal, so test F1 is comparable across languages).
+    #: Validation queries per language (equal across languages, like the test queries).
     valid_queries: int = 60
+    #: Test queries per language; equal, so test F1 is comparable across languages.
     test_queries: int = 120
     #: Products in the catalogue per language (before cross-listing).
     products_per_language: int = 800
@@ -53,7 +57,7 @@ class DataConfig:
     cross_listed_share: float = 0.3
     #: Labelled candidate products per query (positives + hard + easy negatives).
     candidates_per_query: int = 8
-    #: Share of labels flipped, standing in for annotator disagreement.
+    #: Share of labels flipped (train and valid only), standing in for annotator disagreement.
     label_noise: float = 0.03
     # --- real data ---
     #: ESCI: folder holding the two official parquet files (or where to download them).
@@ -62,22 +66,25 @@ class DataConfig:
     esci_small_version: bool = True
     #: ESCI labels that count as a match: "E" (Exact, default) or "ES" (Exact + Substitute).
     esci_positive: Literal["E", "ES"] = "E"
-    #: ESCI: allow downloading the files when they are missing.
+    #: ESCI: allow downloading the files when they are missing (off: only files already there are read).
     esci_download: bool = False
     #: Pairs source: a CSV/TSV/parquet file with lang, query, title, label (see README).
     pairs_file: str = ""
-    #: Optional mapping files for the pairs source.
+    #: Pairs source, optional: a mapping file of the titles of one product in two languages.
     product_map_file: str = ""
+    #: Pairs source, optional: a mapping file of queries in two languages that led to the same product.
     query_map_file: str = ""
     #: Share of training queries carved out for validation when a source has no validation split.
     valid_share: float = 0.1
     # --- less data from the same dataset (any source; mlsearch/data/subsample.py), for the study ---
     #: Share of each language's training queries kept (whole queries, nested across shares; valid and
-    #: test untouched). ``train_share_by_language`` overrides it for single languages.
+    #: test untouched); 1.0: all. ``train_share_by_language`` overrides it for single languages.
     train_share: float = 1.0
+    #: ``train_share`` of single languages (language → share); empty: ``train_share`` for every language.
     train_share_by_language: dict[str, float] = field(default_factory=dict)
-    #: Share of product / query mappings kept per language pair (nested across shares).
+    #: Share of product mappings kept per language pair (nested across shares); 1.0: all.
     product_alignment_share: float = 1.0
+    #: Share of query mappings kept per language pair (nested across shares); 1.0: all.
     query_alignment_share: float = 1.0
 
 
@@ -88,83 +95,63 @@ class ModelConfig:
     #: ``per_language``: the paper's 2 encoders per language; ``shared``: one query and one title
     #: encoder for all languages (baseline 4).
     encoders: Literal["per_language", "shared"] = "per_language"
-    #: Transformer width, depth, heads, feed-forward size (BERT-style encoder from ``transformers``).
+    #: Transformer width (BERT-style encoder from ``transformers``); the default sizes (64, 2 layers,
+    #: 4 heads, ff 256) suit a few thousand pairs per language on a CPU (params/pairs.yaml).
     d_model: int = 64
+    #: Transformer layers per encoder.
     layers: int = 2
+    #: Attention heads per layer (must divide ``d_model``).
     heads: int = 4
+    #: Feed-forward size of each transformer layer.
     ff_dim: int = 256
+    #: Dropout in the encoders and the classifier; 0.2 did not help (docs/choices.md#modelterm_weights).
     dropout: float = 0.1
-    #: Maximum token lengths of queries and titles (longer text is truncated).
+    #: Maximum token length of queries (longer text is truncated).
     query_len: int = 16
+    #: Maximum token length of titles (longer text is truncated).
     title_len: int = 48
     #: Word-piece vocabulary size per tokenizer.
     vocab_size: int = 8000
     #: Default False: one tokenizer per language, as the paper's per-language encoders suggest;
     #: True trains one tokenizer on all training languages (used by the shared-encoder baseline).
     shared_vocab: bool = False
-    # The defaults of the lever keys below are ours, not the paper's: with the paper's bare model
-    # (kind ``paper_strict``: all of them off) monolingual quick models scored what "everything matches"
-    # scores. Chosen on VALIDATION F1 of monolingual quick models (5 languages × seeds 0, 1; test never
-    # looked at): paper_strict 0.408; + tied token tables and projection 0.421; + cosine similarity path
-    # 0.509; + n-gram hashing 0.535; + cosine learning-rate schedule (6 epochs) 0.541; + late
-    # interaction (``interaction``) 0.619; + quick's lr 0.005 and proj_dim 64 0.645; + a projection of
-    # its own for the token vectors 0.664 (TF-IDF + LR: 0.651).
-    # Each lever's effect with 3 seeds is a kind in the baselines table (no_subword, untied,
-    # no_similarity, no_interaction, constant_lr).
+    # --- levers: ours, not the paper's (kind paper_strict turns them all off); see docs/choices.md#levers ---
     #: The query and title encoders of one language share their token table (their transformer layers
-    #: stay separate): the same word starts from the same vector on both sides.
+    #: stay separate): the same word starts from the same vector on both sides; see docs/choices.md#levers.
     tie_embeddings: bool = True
     #: Option (not the paper's): the query and title encoders of one language also share their final
     #: projection, so that with tied token tables the same text starts as the same vector on both sides.
     tie_projection: bool = True
-    #: Option (not the paper's), DSSM's "word hashing" / fastText's subword buckets: each token's vector
-    #: also sums hashed character n-grams of the token (``subword_ngrams`` = [min n, max n]) from a table
-    #: of this many buckets; 0 turns it off. Typos, plurals and compounds then share parameters.
+    #: Hashed character n-grams (DSSM / fastText subword buckets) added to each token's vector, so typos,
+    #: plurals and compounds share parameters; buckets, 0: off. See docs/choices.md#modelsubword_buckets.
     subword_buckets: int = 8192
+    #: [min n, max n] of the hashed character n-grams of ``subword_buckets``.
     subword_ngrams: list[int] = field(default_factory=lambda: [3, 5])
-    #: Option (not the paper's): the sum of the Hadamard product — the dot product (``dot``) or, of
-    #: the normalised vectors, the cosine (``cosine``) of q and t — also reaches the logit with a learned
-    #: weight, next to the MLP over q ⊙ t; ``none``: the MLP alone (the paper's classifier).
+    #: The cosine (or dot product) of q and t also reaches the logit, next to the MLP over q ⊙ t
+    #: (``none``: the paper's classifier); see docs/choices.md#modelsimilarity.
     similarity: Literal["none", "dot", "cosine"] = "cosine"
-    #: Option (not the paper's), late interaction: each query token's best cosine among the title's
-    #: tokens (ColBERT's MaxSim, Khattab & Zaharia, SIGIR 2020, over the encoders' projected token
-    #: vectors), averaged and minimised over the query, reaches the logit with learned weights next to
-    #: the MLP over q ⊙ t. A query word that no title word answers lowers the score, which pooled vectors
-    #: blur. ``none``: only the pooled vectors meet. Validation F1 of monolingual quick models (5
-    #: languages × seeds 0, 1): 0.541 → 0.619 (kind ``no_interaction`` turns it off). The token vectors
-    #: have a projection of their own (``token_proj``, tied like ``proj``): through the pooled vectors'
-    #: projection, the interaction's gradients weakened cross-lingual alignment (tiny en+de, 20 epochs:
-    #: title retrieval top-1 0.42–0.75 against 1.0 without interaction; 0.67–1.0 with its own projection).
+    #: Late interaction (ColBERT MaxSim) next to the pooled vectors; see docs/choices.md#modelinteraction.
     interaction: Literal["none", "maxsim"] = "maxsim"
-    #: Option (not the paper's), learned query-term weights for late interaction: a linear map of each
-    #: query token's vector to a score, softmax over the query's tokens, weighs the tokens' best cosines
-    #: into a third feature next to their mean and minimum — a learned, contextual stand-in for IDF, so
-    #: "ragazzo" can count more than "per". Only with ``interaction: maxsim``. Validation F1 of monolingual
-    #: quick models (5 languages × seeds 0–7): 0.663 → 0.672 (+0.013 on seeds 0–3, +0.007 on 4–7); five
-    #: languages (seeds 0–3) 0.682 → 0.686. Tried on the same 40 models and not kept: K-NRM kernel pooling
-    #: of the token cosines (11 RBF kernels) 0.659 alone, 0.671 with term weights; with term weights,
-    #: dropout 0.2 0.672, weight decay 0.05 0.675, classifier width 64 0.674 (within seed noise).
-    #: Kind ``no_term_weights`` turns it off.
+    #: Learned query-term weights (a contextual stand-in for IDF) for late interaction; only with
+    #: ``interaction: maxsim``. See docs/choices.md#modelterm_weights.
     term_weights: bool = True
-    #: Pooling over non-padding tokens.
+    #: Pooling over non-padding tokens (``mean``: ours, not the paper's).
     pooling: Literal["mean", "cls"] = "mean"
     #: Shared representation size after projection (the Hadamard product lives here).
     proj_dim: int = 64
     #: Classifier: first layer combines query and title (paper: Hadamard), then an MLP.
     combine: Literal["hadamard", "concat"] = "hadamard"
+    #: Hidden layer widths of the classifier's MLP (an empty list: no hidden layer).
     classifier_hidden: list[int] = field(default_factory=lambda: [64])
-    #: A pretrained encoder checkpoint to start every encoder from: a hub id (``xlm-roberta-base``,
-    #: ``intfloat/multilingual-e5-base``; needs the hub or the local cache) or a local folder (for example
-    #: the one ``python -m mlsearch pretrained e5-small`` writes offline). Empty: from scratch. Any
-    #: ``AutoModel`` encoder (BERT, XLM-RoBERTa, DistilBERT, DeBERTa-v2 families); its tokenizer replaces
-    #: mlsearch's, and d_model/layers/heads/ff_dim/dropout/vocab_size/subword_buckets do not apply. Each
-    #: copy keeps only the token-table rows its language's texts use (mlsearch/pretrained.py).
+    #: A pretrained encoder checkpoint (hub id or local folder) to start every encoder from; empty: from
+    #: scratch. See docs/choices.md#modelpretrained.
     pretrained: str = ""
     #: With ``pretrained``: keep only the first k transformer layers (0: all). Fewer layers make a
     #: 12-layer checkpoint affordable on CPU; the lower layers carry most lexical knowledge.
     keep_layers: int = 0
-    #: With ``pretrained``: freeze the token table, and the first k transformer layers (0: none).
+    #: With ``pretrained``: freeze the token table (default: fine-tune it).
     freeze_embeddings: bool = False
+    #: With ``pretrained``: freeze the first k transformer layers (0: none).
     freeze_layers: int = 0
 
 
@@ -172,39 +159,40 @@ class ModelConfig:
 class TrainConfig:
     """The paper's procedure: warm start, then epochs of classification + alignment."""
 
-    #: Paper: "15–20 epochs were enough".
+    #: Epochs of classification + alignment. Paper: "15–20 epochs were enough".
     epochs: int = 15
+    #: Training pairs per classification step (a batch holds one language's pairs).
     batch_size: int = 64
+    #: AdamW learning rate (with ``model.pretrained``: of the new weights); profiles set their own.
     lr: float = 1e-3
+    #: AdamW weight decay; 0.05 did not help (docs/choices.md#modelterm_weights).
     weight_decay: float = 0.01
     #: Learning-rate schedule over all optimisation steps (warm start included): ``constant``, or a
-    #: linear warm-up over ``warmup_share`` of the steps then cosine decay to 0 (``cosine``).
+    #: linear warm-up then cosine decay to 0 (``cosine``, a lever: see docs/choices.md#levers).
     lr_schedule: Literal["constant", "cosine"] = "cosine"
+    #: Share of the steps the ``cosine`` schedule warms up over.
     warmup_share: float = 0.1
     #: Learning rate of the pretrained encoders' weights (``model.pretrained``); 0: ``lr``. Pretrained
     #: weights are usually fine-tuned 10–100× slower than new ones (projections, classifier).
     pretrained_lr: float = 0.0
-    #: Early stopping: end the run when validation has not improved for this many epochs (0: off).
+    #: Early stopping: end the run when validation has not improved for this many epochs (0: off;
+    #: quick's 6 epochs are too few for it to pay).
     patience: int = 0
-    #: Option (not the paper's): epochs of self-supervised pre-training before the warm start — each
-    #: language's query and title encoders learn to name 15% hidden tokens of that language's own training
-    #: queries and titles (masked-token prediction, no labels; mlsearch/pretrain.py). 0: off. Off by
-    #: default: validation F1 of monolingual quick models 0.664 with 3 epochs, 0.653 with 8, 0.664 without
-    #: (kind ``pretrain`` measures 3 epochs with 3 seeds).
+    #: Option (not the paper's): epochs of masked-token pre-training before the warm start; 0: off, as it
+    #: did not help on validation. See docs/choices.md#trainpretrain_epochs.
     pretrain_epochs: int = 0
     #: Warm start on one randomly chosen (seeded, recorded) language, classification only.
     warm_start: bool = True
+    #: Epochs of the warm start.
     warm_start_epochs: int = 1
     #: Which alignment data to use: both (paper), product only, query only, none (ablation).
     alignment: Literal["both", "product", "query", "none"] = "both"
-    #: Alignment objective (the paper names none). ``l2`` and ``cosine`` minimise the distance of mapped
-    #: pairs only, which a collapsed space also achieves: with cosine, quick en+it (seed 0) put every
-    #: title in one narrow cone (mapped pairs cos 0.979, random pairs 0.975) and cross-lingual retrieval
-    #: stayed at chance. ``contrastive`` (InfoNCE, in-batch negatives) pulls mapped pairs together AND
-    #: pushes other pairs apart, so it cannot collapse; there, title retrieval top-1 rose to 0.87. The
-    #: default is contrastive for that reason; the others stay as ablations (kinds align_l2, align_cosine).
+    #: Alignment objective (the paper names none); ``contrastive`` because ``l2`` and ``cosine``
+    #: collapsed the space. See docs/choices.md#trainalign_loss.
     align_loss: Literal["l2", "cosine", "contrastive"] = "contrastive"
+    #: Weight of the alignment loss in the alignment phase (1.0: unscaled).
     align_weight: float = 1.0
+    #: Mapped pairs per alignment step (the contrastive loss's in-batch negatives are the others).
     align_batch_size: int = 64
     #: Temperature of the contrastive (in-batch negatives) alignment loss.
     temperature: float = 0.1
@@ -217,9 +205,9 @@ class TrainConfig:
     compile: bool = False
     #: CPU threads for torch (0: leave torch's default).
     num_threads: int = 0
-    #: Model selection on validation F1 of the match class, averaged over training languages.
+    #: Model selection on validation F1 of the match class, averaged over training languages (or loss).
     select_on: Literal["f1", "loss"] = "f1"
-    #: Stop a run whose loss becomes NaN/inf (always on); checkpoint every epoch.
+    #: Checkpoint every epoch, so a stopped run resumes (a NaN/inf loss stops a run either way).
     checkpoint: bool = True
 
 
@@ -229,7 +217,9 @@ class EvalConfig:
 
     #: Languages to evaluate on; empty means the model's training languages.
     languages: list[str] = field(default_factory=list)
+    #: Resamples (of queries) of the bootstrap 95% interval of F1; 0: no intervals.
     bootstrap: int = 1000
+    #: Write each run's predictions (``predictions.parquet``) next to its metrics.
     save_predictions: bool = True
 
 
@@ -237,13 +227,16 @@ class EvalConfig:
 class GridConfig:
     """The language grid: every non-empty subset of ``languages`` up to ``max_languages``."""
 
+    #: Languages of the grid; default the paper's five (add ja for all 63 subsets).
     languages: list[str] = field(default_factory=lambda: list(PAPER_LANGUAGES))
+    #: Largest language set in the grid (5: up to all five).
     max_languages: int = 5
+    #: Training seeds; every cell trains one model per seed.
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    #: Model kinds the grid runs (names from ``mlsearch.kinds.KINDS``). ``method`` runs on every
-    #: language set; a baseline/ablation runs on the cells its registry entry names (monolingual
-    #: sets and/or the set of all grid languages).
+    #: Model kinds the grid runs (``mlsearch.kinds.KINDS``): ``method`` on every language set, each
+    #: other kind on the cells its registry entry names (monolingual sets and/or all grid languages).
     kinds: list[str] = field(default_factory=lambda: ["method"])
+    #: Cells run at once (``-j`` overrides it; with several GPUs, one per GPU).
     jobs: int = 1
 
 
@@ -251,21 +244,28 @@ class GridConfig:
 class RunConfig:
     """Everything one run needs. ``profile`` names the results folder (tiny, quick, full, esci…)."""
 
+    #: Profile name (``params/<profile>.yaml``); names the results folder ``<results>/<source>/<profile>/``.
     profile: str = "quick"
     #: Training languages of this model (a subset of ``data.languages``).
     languages: list[str] = field(default_factory=lambda: ["en"])
+    #: Training seed (initialisation, batch order, warm-start language); the data has ``data.seed``.
     seed: int = 0
-    #: Model kind: the method, or a baseline/ablation name (see ``mlsearch.experiments``).
+    #: Model kind: the method, or a baseline/ablation name (see ``mlsearch.kinds``).
     kind: str = "method"
     #: Results root; run folders go under ``<results>/<source>/<profile>/``.
     results_dir: str = "results"
     #: Study runs only (mlsearch/study.py): the folder of this run's data point under
     #: ``<results>/<source>/<profile>/study/runs/``; empty for the language grid.
     point: str = ""
+    #: Data source and, for the benchmark, its generation (:class:`DataConfig`).
     data: DataConfig = field(default_factory=DataConfig)
+    #: Encoders and classifier (:class:`ModelConfig`).
     model: ModelConfig = field(default_factory=ModelConfig)
+    #: Training procedure (:class:`TrainConfig`).
     train: TrainConfig = field(default_factory=TrainConfig)
+    #: Evaluation (:class:`EvalConfig`).
     eval: EvalConfig = field(default_factory=EvalConfig)
+    #: The language grid (:class:`GridConfig`).
     grid: GridConfig = field(default_factory=GridConfig)
 
     def to_dict(self) -> dict[str, Any]:
