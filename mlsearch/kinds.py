@@ -33,8 +33,7 @@ class Kind:
     description: str = ""
 
 
-#: The method from a pretrained checkpoint on 2 CPU cores (kind ``e5``; profile ``pretrained_cpu`` is
-#: quick with the same keys). Chosen on validation F1 of monolingual quick models: see params/pretrained_cpu.yaml.
+#: The method from a pretrained checkpoint on 2 CPU cores (kind ``e5``); see docs/choices.md#kind-e5.
 E5_CPU: dict[str, Any] = {
     "model.pretrained": "models/e5-small",
     "model.subword_buckets": 0,
@@ -42,7 +41,7 @@ E5_CPU: dict[str, Any] = {
     "model.freeze_embeddings": True,
     "train.epochs": 3,
     "train.pretrained_lr": 0.0003,
-    # chosen and measured before term weights became the default; not re-screened from a pretrained start
+    # chosen before term weights became the default, not re-screened: docs/choices.md#kind-e5
     "model.term_weights": False,
 }
 
@@ -53,8 +52,7 @@ KINDS: dict[str, Kind] = {
                   description="TF-IDF word+char n-grams of query, title and their product → logistic regression, per language"),
     "use": Kind(trainer="use", description="frozen Universal Sentence Encoder Multilingual + shared Hadamard→MLP classifier"),
     "e5_frozen": Kind(trainer="e5", description="frozen multilingual-e5-small sentence vectors + shared Hadamard→MLP classifier"),
-    # the method with every encoder a copy of multilingual-e5-small's first 2 layers (token table frozen),
-    # sized for 2 CPU cores; python -m mlsearch pretrained e5-small makes models/e5-small offline
+    # sized for 2 CPU cores; `python -m mlsearch pretrained e5-small` makes models/e5-small (docs/choices.md#kind-e5)
     "e5": Kind(E5_CPU, description="the method, every encoder started from multilingual-e5-small (first 2 layers, token table frozen)"),
     "shared": Kind({"model.encoders": "shared", "model.shared_vocab": True},
                    description="one query and one title encoder for all languages, one vocabulary"),
@@ -71,7 +69,7 @@ KINDS: dict[str, Kind] = {
                            description="pooled vectors only (no late interaction: MaxSim of query and title tokens)"),
     "no_term_weights": Kind({"model.term_weights": False},
                             description="late interaction without learned query-term weights (mean and minimum only)"),
-    # 3 epochs: validation F1 of monolingual quick models 0.664 (off: 0.664); 8 epochs 0.653
+    # off by default: no gain in validation F1 (docs/choices.md#trainpretrain_epochs)
     "pretrain": Kind({"train.pretrain_epochs": 3},
                      description="+ masked-token pre-training of each language's encoders on its own training text (3 epochs)"),
     "constant_lr": Kind({"train.lr_schedule": "constant", "train.warmup_share": 0.0},
