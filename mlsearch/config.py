@@ -1,7 +1,7 @@
 """Run configuration: dataclasses filled from layered YAML files, strictly validated.
 
 ``load_config(["params/base.yaml", "params/quick.yaml"], overrides={"seed": 1})`` reads each file in
-order, deep-merges them (later wins), applies dotted overrides (``"train.epochs": 3``) and builds a
+order (a file's ``include: [other.yaml, …]`` first), deep-merges them (later wins), applies dotted overrides (``"train.epochs": 3``) and builds a
 :class:`RunConfig`. Unknown keys and wrongly typed values are a :class:`ConfigError` naming the key
 and the file, so a typo never silently falls back to a default.
 
@@ -322,6 +322,7 @@ class RunConfig:
                 "model.heads",
                 "choose heads that divide d_model",
             )
+        self._check_zero_shot()
         if self.data.train_share_by_language:
             _check_languages(list(self.data.train_share_by_language), "data.train_share_by_language")
         if not 1 <= self.grid.max_languages <= len(self.grid.languages):
@@ -331,6 +332,23 @@ class RunConfig:
                 "lower it or add languages to grid.languages",
             )
         return self
+
+    def _check_zero_shot(self) -> None:
+        """Evaluation languages outside the training languages are zero-shot, which kind ``zeroshot`` is for.
+
+        (The converse, a zeroshot run without such a language, is refused by ``run.train_and_evaluate``:
+        a grid's config names kind zeroshot before its cells add the held-out languages.)"""
+        unseen = [lang for lang in self.eval.languages if lang not in self.languages]
+        if unseen and self.kind != "zeroshot":
+            raise ConfigError(
+                f"evaluation on {unseen}, not among the training languages, is zero-shot", "eval.languages",
+                "set kind=zeroshot (its encoders then learn from alignment data only) or evaluate on training languages",
+            )
+        if unseen and self.model.encoders == "shared":
+            raise ConfigError("zero-shot needs per-language encoders", "model.encoders", "set model.encoders=per_language")
+        if self.model.encoders == "shared" and not (self.model.shared_vocab or self.model.pretrained):
+            raise ConfigError("model.encoders=shared needs one vocabulary for all languages", "model.shared_vocab",
+                              "set model.shared_vocab=true")
 
 
 #: Valid range of every numeric key: (low, high, what to do); a bound is ``(value, inclusive)`` or None.
@@ -491,8 +509,7 @@ def load_config(
     """Build a validated RunConfig from layered YAML files and dotted overrides."""
     raw: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for f in files or []:
-        layer = read_yaml(f)
+    for f, layer in (pair for path in files or [] for pair in _layers(Path(path))):
         for key in _flat_keys(layer):
             sources[key] = str(f)
         raw = merge(raw, layer)
@@ -502,6 +519,21 @@ def load_config(
             sources[key] = "override"
         raw = merge(raw, layer)
     return from_dict(raw, sources).validate()
+
+
+def _layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """A params file as ``(file, mapping)`` layers: first the files its ``include:`` list names
+    (relative to its folder, in order, each with its own includes), then its own keys."""
+    layer = read_yaml(path)
+    includes = layer.pop("include", [])
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ConfigError("include must be a list of params files", str(path), "write include: [quick.yaml, overlays/x.yaml]")
+    if path.resolve() in seen:
+        raise ConfigError("params files include each other in a circle", str(path), "remove one of the includes")
+    out = []
+    for name in includes:
+        out += _layers(path.parent / name, (*seen, path.resolve()))
+    return [*out, (path, layer)]
 
 
 def from_dict(raw: dict[str, Any], sources: dict[str, str] | None = None) -> RunConfig:

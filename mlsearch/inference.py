@@ -18,9 +18,8 @@ from mlsearch import checkpoint
 from mlsearch.config import RunConfig, from_dict
 from mlsearch.errors import CheckpointError
 from mlsearch.io import read_json
-from mlsearch.model import MatchModel
+from mlsearch.model import MatchModel, build_model, tokenizer_key
 from mlsearch.text import encode, load_tokenizer
-from mlsearch.train import build_model, tokenizer_key
 
 
 @dataclass

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlsearch.config import RunConfig, dotted_to_nested, from_dict, merge
+from mlsearch.config import RunConfig, TrainConfig, dotted_to_nested, find_params_dir, from_dict, merge, read_yaml
 from mlsearch.errors import ConfigError
 
 
@@ -33,17 +33,23 @@ class Kind:
     description: str = ""
 
 
-#: The method from a pretrained checkpoint on 2 CPU cores (kind ``e5``); see docs/choices.md#kind-e5.
-E5_CPU: dict[str, Any] = {
-    "model.pretrained": "models/e5-small",
-    "model.subword_buckets": 0,
-    "model.keep_layers": 2,
-    "model.freeze_embeddings": True,
-    "train.epochs": 3,
-    "train.pretrained_lr": 0.0003,
-    # chosen before term weights became the default, not re-screened: docs/choices.md#kind-e5
-    "model.term_weights": False,
-}
+def overlay(name: str) -> dict[str, Any]:
+    """The dotted keys of ``params/overlays/<name>.yaml``: a config overlay shared by a kind and a profile."""
+    path = find_params_dir() / "overlays" / f"{name}.yaml"
+    raw = read_yaml(path)
+    return {key: value for key, value in _flat(raw).items() if key != "include"}
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+#: The method from a pretrained checkpoint on 2 CPU cores (kind ``e5``; profile ``pretrained_cpu``
+#: includes the same file); see docs/choices.md#kind-e5.
+E5_CPU: dict[str, Any] = overlay("e5_cpu")
 
 KINDS: dict[str, Kind] = {
     "method": Kind(cells="all", description="the paper's method: per-language encoders, Hadamard, alignment"),
@@ -115,3 +121,11 @@ def check_kinds(names: list[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise ConfigError(f"duplicated kind(s) in {names}", "grid.kinds", "list each kind once")
     return list(names)
+
+
+def alignment_kinds() -> dict[str, str]:
+    """``{kind: train.align_loss}`` of the method and of every kind that changes only the alignment
+    objective: what the study's objective sweep and its plots compare."""
+    out = {"method": TrainConfig().align_loss}
+    out |= {name: k.overrides["train.align_loss"] for name, k in KINDS.items() if set(k.overrides) == {"train.align_loss"}}
+    return out

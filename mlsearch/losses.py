@@ -12,6 +12,9 @@ two languages, and return a scalar to minimise:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -74,4 +77,29 @@ def gathered_contrastive_alignment(a: torch.Tensor, b: torch.Tensor, sizes: list
     return contrastive_alignment(both[:, :d], both[:, d:], temperature)
 
 
-ALIGNMENT = {"l2": l2_alignment, "cosine": cosine_alignment}
+@dataclass(frozen=True)
+class Objective:
+    """One alignment objective, as the training step calls it.
+
+    ``loss(a, b, rows, temperature)``: this rank's share of the loss of a batch of ``rows`` mapped
+    pairs (``a``, ``b`` are this rank's rows; in one process, the whole batch). ``sharded``: for an
+    objective whose rows interact (in-batch negatives), the whole batch's loss when its rows are
+    sharded over ranks (``(a, b, sizes, temperature)``, see :func:`gathered_contrastive_alignment`);
+    None when a sum over rows needs no other rank's rows.
+    """
+
+    loss: Callable[[torch.Tensor, torch.Tensor, int, float], torch.Tensor]
+    sharded: Callable[[torch.Tensor, torch.Tensor, list[int], float], torch.Tensor] | None = None
+    description: str = ""
+
+
+#: Alignment objectives by ``train.align_loss`` name: the one list the loop, the config check, the
+#: kinds, the study and the plots read.
+ALIGNMENT: dict[str, Objective] = {
+    "contrastive": Objective(lambda a, b, rows, temp: contrastive_alignment(a, b, temp), gathered_contrastive_alignment,
+                             "symmetric InfoNCE with in-batch negatives (cannot collapse)"),
+    "l2": Objective(lambda a, b, rows, temp: l2_alignment(a, b, reduction="sum") / rows, None,
+                    "squared distance of mapped pairs"),
+    "cosine": Objective(lambda a, b, rows, temp: cosine_alignment(a, b, reduction="sum") / rows, None,
+                        "1 - cosine of mapped pairs"),
+}

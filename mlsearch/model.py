@@ -35,9 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from mlsearch.config import ModelConfig
+from mlsearch.config import ModelConfig, RunConfig
 from mlsearch.pretrained import hidden_size, load_body
-from mlsearch.text import PAD_ID
+from mlsearch.specials import PAD_ID
 
 SHARED = "shared"
 #: Character n-grams kept per token (the longest tokens lose their longest n-grams beyond this).
@@ -323,6 +323,26 @@ def match_logits(
     if not interaction:
         return classifier(q, t)
     return classifier(q, t, token_match(q_tok, q_mask, t_tok, t_mask))
+
+
+def tokenizer_key(cfg: RunConfig, lang: str) -> str:
+    """One tokenizer per language, or one for all (shared vocabulary; a pretrained checkpoint's
+    tokenizer pruned once for a shared encoder)."""
+    shared = cfg.model.shared_vocab or (cfg.model.pretrained and cfg.model.encoders == "shared")
+    return SHARED if shared else lang
+
+
+def build_model(cfg: RunConfig, toks: dict, langs: list[str], ngrams: bool = True) -> MatchModel:
+    """A fresh MatchModel with an encoder pair per encoder key of ``langs``, sized by their tokenizers ``toks``.
+
+    ``ngrams=False`` leaves the n-gram tables empty (a checkpoint about to be loaded fills them); a
+    pretrained copy keeps the token rows its tokenizer's file lists.
+    """
+    by_key = {SHARED if cfg.model.encoders == "shared" else lang: toks[tokenizer_key(cfg, lang)] for lang in langs}
+    vocab = {k: t.get_vocab_size() for k, t in by_key.items()}
+    tokens = {k: vocab_tokens(t) for k, t in by_key.items()} if ngrams and cfg.model.subword_buckets else None
+    kept = {k: t.kept for k, t in by_key.items()} if cfg.model.pretrained else None
+    return MatchModel(cfg.model, vocab, tokens, kept)
 
 
 def vocab_tokens(tok) -> list[str]:

@@ -19,10 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from mlsearch.model import MatchModel, TextEncoder
-from mlsearch.text import PAD_ID
-
-#: Ids of the tokenizers' specials (mlsearch.text: [PAD] 0, [UNK] 1, [CLS] 2); real tokens come after.
-UNK_ID, FIRST_TOKEN_ID = 1, 3
+from mlsearch.specials import FIRST_TOKEN_ID, PAD_ID, UNK_ID
 
 
 def mask_tokens(ids: torch.Tensor, share: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,16 +46,18 @@ def pretrain_encoders(
     lr: float,
     seed: int,
     share: float = 0.15,
+    weight_decay: float = 0.01,
     bar=None,
 ) -> list[dict]:
     """Masked-token pre-training; ``texts[(key, side)]`` are unique token-id rows of one encoder.
 
     Returns curve rows (phase ``pretrain``, mean loss per encoder and epoch). A separate AdamW at a
-    constant ``lr`` is used and dropped afterwards: the main optimizer and schedule start fresh.
+    constant ``lr`` (and the run's ``train.weight_decay``) is used and dropped afterwards: the main
+    optimizer and schedule start fresh.
     """
     encoders = {(k, side): (model.query if side == "query" else model.title)[k] for k, side in texts}
     params = list({id(p): p for e in encoders.values() for p in e.parameters()}.values())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, foreach=True)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
     rows = []
     model.train()
     for epoch in range(epochs):
@@ -85,3 +84,19 @@ def pretrain_encoders(
 def pretrain_steps(texts: dict[tuple[str, str], torch.Tensor], epochs: int, batch_size: int) -> int:
     """Batches that :func:`pretrain_encoders` runs (for a progress bar)."""
     return epochs * sum(-(-len(t) // batch_size) for t in texts.values())
+
+
+def pretrain_texts(model: MatchModel, splits: dict, langs: list[str]) -> dict[tuple[str, str], torch.Tensor]:
+    """Unique training queries and titles per encoder (``(key, side)``) for masked-token pre-training.
+
+    Languages that share an encoder (``model.encoders: shared``) pool their texts."""
+    out: dict[tuple[str, str], list[torch.Tensor]] = {}
+    for lang in sorted(langs):
+        s = splits[lang, "train"]
+        for side, ids in (("query", s.query), ("title", s.title)):
+            out.setdefault((model.key(lang), side), []).append(ids)
+    texts = {}
+    for key, parts in out.items():
+        width = max(p.shape[1] for p in parts)
+        texts[key] = torch.unique(torch.cat([F.pad(p, (0, width - p.shape[1]), value=PAD_ID) for p in parts]), dim=0)
+    return texts

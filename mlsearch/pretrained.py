@@ -34,7 +34,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from mlsearch.errors import ConfigError
-from mlsearch.text import PAD_ID
+from mlsearch.specials import PAD_ID
 
 
 def _fix(name: str) -> str:

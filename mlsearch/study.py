@@ -22,22 +22,26 @@ under ``study/``.
 from __future__ import annotations
 
 import math
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+from mlsearch.cells import NOTEBOOKS, Cell, Plan, RunOptions, execute, execute_notebook
+from mlsearch.checkpoint import config_hash
 from mlsearch.config import RunConfig, _build, find_params_dir, load_config, profile_files, read_yaml
+from mlsearch.data.load import load_dataset
 from mlsearch.errors import ConfigError, MlsearchError
 from mlsearch.io import read_json
+from mlsearch.kinds import alignment_kinds, apply_kind, check_kinds
 from mlsearch.paths import model_name, results_root, run_dir
-
-if TYPE_CHECKING:
-    from mlsearch.experiments import RunOptions
+from mlsearch.plots import write_study_figures
+from mlsearch.report import render_report_html
+from mlsearch.run import train_set
+from mlsearch.tables import write_table
 
 STUDY_NOTEBOOK_NAME = "05_when_it_helps.ipynb"
 SWEEPS = ("size", "alignment", "low_resource", "align_form")
@@ -75,7 +79,8 @@ class AlignFormSweep:
     """Alignment objectives (kinds) next to the default contrastive one, at a few sizes."""
 
     factors: list[float] = field(default_factory=lambda: [0.5, 2.0])
-    kinds: list[str] = field(default_factory=lambda: ["align_l2", "align_cosine"])
+    #: Default: every kind that changes only ``train.align_loss`` (mlsearch.kinds.alignment_kinds).
+    kinds: list[str] = field(default_factory=lambda: [k for k, loss in alignment_kinds().items() if k != "method"])
 
 
 @dataclass
@@ -127,8 +132,6 @@ def load_study(path: str | Path, sweeps: list[str] | None = None) -> StudyConfig
             raise ConfigError(f"{name} values must be shares in [0, 1], got {values}", where, "e.g. [0, 0.1, 0.3]")
     if spec.jobs < 0:
         raise ConfigError(f"jobs must be 0 (profile default) or more, got {spec.jobs}", where, "use 0, 1, 2, …")
-    from mlsearch.kinds import check_kinds
-
     check_kinds(list(dict.fromkeys(["method", *spec.size.kinds, *spec.align_form.kinds])))
     return spec
 
@@ -275,9 +278,6 @@ def cell_params(spec: StudyConfig, cell: StudyCell, results_dir: str, extra: dic
 def _complete(spec: StudyConfig, cell: StudyCell, results_dir: str, extra: dict[str, Any]) -> bool:
     """True when every seed has metrics.json; a run trained with other settings is an error (the
     study file changed under an existing results folder), never silently reused."""
-    from mlsearch.checkpoint import config_hash
-    from mlsearch.kinds import apply_kind
-
     done = 0
     for seed in spec.seeds:
         cfg = cell_config(spec, cell, seed, results_dir, extra)
@@ -294,91 +294,42 @@ def _complete(spec: StudyConfig, cell: StudyCell, results_dir: str, extra: dict[
 
 
 # ----------------------------------------------------------------------------- running
+def study_plan(spec: StudyConfig, study_path: Path, results_dir: str = "results", jobs: int | None = None,
+               extra: dict[str, Any] | None = None) -> Plan:
+    """The study as a :class:`mlsearch.cells.Plan`: its cells, the shared dataset, notebook 05 and the report."""
+    extra = dict(extra or {})
+    base = load_config(profile_files(spec.profile), {**extra, "results_dir": results_dir})
+    base = load_config(profile_files(spec.profile), {**extra, **base_overrides(spec, base), "results_dir": results_dir})
+    root = results_root(base) / "study"
+    cells = []
+    for c in study_cells(spec, list(base.grid.languages)):
+        dirs = [run_dir(cell_config(spec, c, s, results_dir, extra)) for s in spec.seeds]
+        cells.append(Cell(c.name, cell_params(spec, c, results_dir, extra), dirs, dirs[0].parent / "02_train.ipynb", _cost(c)))
+    by_name = {c.name: c for c in study_cells(spec, list(base.grid.languages))}
+
+    def analyse() -> float:
+        nb = root / STUDY_NOTEBOOK_NAME
+        params = {"profile": spec.profile, "results_dir": results_dir, "study": str(study_path)}
+        seconds = execute_notebook(NOTEBOOKS / STUDY_NOTEBOOK_NAME, nb, params)
+        render_report_html([nb], root / "report.html")
+        return seconds
+
+    timing = {"profile": spec.profile, "source": base.data.source, "sweeps": list(spec.sweeps), "seeds": list(spec.seeds)}
+    return Plan("study", f"study {spec.profile}", cells, root, Path(results_dir), root / "timing.json", timing,
+                lambda: load_dataset(base, progress=True), analyse, jobs=jobs or spec.jobs, default_jobs=base.grid.jobs,
+                is_complete=lambda cell: _complete(spec, by_name[cell.name], results_dir, extra))
+
+
 def run_study(spec: StudyConfig, study_path: Path, results_dir: str = "results", jobs: int | None = None,
               extra: dict[str, Any] | None = None, dry_run: bool = False, options: RunOptions | None = None) -> Path:
     """Run every missing cell of the selected sweeps, then notebook 05; returns ``<root>/study``.
 
     ``options`` as for the grid: ``--inline`` cells, ``--train-only``, a ``--budget`` to run in parts.
     """
-    from mlsearch.data.load import load_dataset
-    from mlsearch.experiments import (
-        NOTEBOOKS,
-        TRAIN_NOTEBOOK,
-        RunOptions,
-        _device_summary,
-        analysis_due,
-        execute_notebook,
-        raise_failures,
-        run_cells,
-        run_record,
-        shard_of,
-        shard_suffix,
-        train_seconds,
-        write_timing,
-    )
-
-    options = options or RunOptions()
-    extra = dict(extra or {})
-    wall_start = time.perf_counter()
-    base = load_config(profile_files(spec.profile), {**extra, "results_dir": results_dir})
-    base = load_config(profile_files(spec.profile), {**extra, **base_overrides(spec, base), "results_dir": results_dir})
-    root = results_root(base) / "study"
-    langs = list(base.grid.languages)
-    cells = shard_of(study_cells(spec, langs), options.shard, _cost)
-    if options.shard:
-        print(f"shard {options.shard[0]}/{options.shard[1]}: {len(cells)} of the study's cells")
-    device, gpus = _device_summary()
-    jobs = jobs or spec.jobs or (gpus if gpus > 1 else base.grid.jobs)
-    if jobs < 1:
-        raise ConfigError(f"jobs must be at least 1, got {jobs}", "-j/--jobs", "use 1 or more")
-    todo = [c for c in cells if not _complete(spec, c, results_dir, extra)]
-    print(f"study {spec.profile} ({device}): sweeps {', '.join(spec.sweeps)} — {len(cells)} cells × {len(spec.seeds)} seeds, "
-          f"{len(cells) - len(todo)} complete → {root}")
-    if dry_run:
-        for c in cells:
-            print(f"  {'done' if c not in todo else 'todo'}  {c.name}")
-        return root
-    if todo:
-        load_dataset(base, progress=True)  # generate (and cache) the shared dataset once, before the workers
-    cwd = os.getcwd()
-    specs = []
-    for c in todo:
-        folder = run_dir(cell_config(spec, c, spec.seeds[0], results_dir, extra)).parent
-        specs.append((c.name, str(TRAIN_NOTEBOOK), str(folder / "02_train.ipynb"), cell_params(spec, c, results_dir, extra), cwd))
-    results, not_started = run_cells(specs, jobs, gpus, f"study {spec.profile}", options)
-    failed = [r for r in results if not r["ok"]]
-    by_name = {c.name: c for c in todo}
-    per_cell = []
-    for r in results:
-        c = by_name[r["name"]]
-        dirs = [run_dir(cell_config(spec, c, s, results_dir, extra)) for s in spec.seeds]
-        per_cell.append({"cell": r["name"], "ok": r["ok"], "seconds": round(r["seconds"], 2), "train_seconds": round(train_seconds(dirs), 2)})
-    analysis_seconds = None
-    if analysis_due(failed, not_started, options):
-        nb = root / STUDY_NOTEBOOK_NAME
-        params = {"profile": spec.profile, "results_dir": results_dir, "study": str(study_path)}
-        analysis_seconds = execute_notebook(NOTEBOOKS / STUDY_NOTEBOOK_NAME, nb, params, cwd)
-        from mlsearch.report import render_report_html
-
-        render_report_html([nb], root / "report.html")
-    timing = {
-        "profile": spec.profile,
-        "source": base.data.source,
-        "sweeps": list(spec.sweeps),
-        "seeds": list(spec.seeds),
-        **run_record(len(cells), results, per_cell, jobs, device, gpus, wall_start, not_started, options),
-        "analysis_seconds": None if analysis_seconds is None else round(analysis_seconds, 2),
-        "per_cell": per_cell,
-    }
-    write_timing(root / f"timing{shard_suffix(options)}.json", timing, [c.name for c in cells if c not in todo])  # a rerun with nothing to do keeps the real run's record
-    from mlsearch.report import update_results_readme
-
-    update_results_readme(Path(results_dir))
-    print(f"study {spec.profile}: {len(results)} cells run, {len(cells) - len(todo)} skipped, {timing['wall_seconds']:.0f} s")
-    raise_failures(results, "study")
-    if analysis_seconds is not None:
-        print(f"report: {root / 'report.html'}")
-    return root
+    plan = study_plan(spec, study_path, results_dir, jobs, extra)
+    print(f"study {spec.profile}: sweeps {', '.join(spec.sweeps)} × {len(spec.seeds)} seeds")
+    execute(plan, options, dry_run)
+    return plan.root
 
 
 def train_missing(spec: StudyConfig, results_dir: str = "results", extra: dict[str, Any] | None = None) -> int:
@@ -387,17 +338,12 @@ def train_missing(spec: StudyConfig, results_dir: str = "results", extra: dict[s
     For small studies and tests (``notebooks/05_when_it_helps.ipynb`` with ``train_missing=True``);
     ``run_study`` is the parallel, resumable way for real ones.
     """
-    from tqdm.auto import tqdm
-
-    from mlsearch.experiments import train_set
-
-    extra = dict(extra or {})
-    base = load_config(profile_files(spec.profile), {**extra, "results_dir": results_dir})
-    todo = [c for c in study_cells(spec, list(base.grid.languages)) if not _complete(spec, c, results_dir, extra)]
+    plan = study_plan(spec, Path(), results_dir, None, extra)
+    todo = [c for c in plan.cells if not plan.is_complete(c)]
     trained = 0
     for cell in tqdm(todo, desc="study runs", unit="cell", disable=not todo):
-        trained += sum(not (run_dir(cell_config(spec, cell, s, results_dir, extra)) / "metrics.json").is_file() for s in spec.seeds)
-        train_set(**cell_params(spec, cell, results_dir, extra), progress=False)  # the same call as an --inline cell
+        trained += len(cell.pending_seeds())
+        train_set(**cell.params, progress=False)  # the same call as an --inline cell
     return trained
 
 
@@ -540,14 +486,12 @@ def align_form_table(df: pd.DataFrame, factors: list[float], kinds: list[str]) -
     if g.empty or not g["kind"].isin(kinds).any():
         return pd.DataFrame()
     out = summarize(g, ["factor", "kind"])
-    out["align_loss"] = out["kind"].map(lambda k: {"method": "contrastive", "align_l2": "l2", "align_cosine": "cosine"}.get(k, k))
+    out["align_loss"] = out["kind"].map(lambda k: alignment_kinds().get(k, k))
     return out.sort_values(["factor", "eval_language", "kind"]).reset_index(drop=True)
 
 
 def training_pairs(spec: StudyConfig, results_dir: str = "results") -> dict[str, int]:
     """``{"<lang>@<factor>": training pairs}`` for every size factor (from the shared dataset)."""
-    from mlsearch.data.load import load_dataset
-
     base = load_config(profile_files(spec.profile), {"results_dir": results_dir})
     out = {}
     for f in sorted(set([*spec.size.factors, *spec.align_form.factors, 1.0])):
@@ -566,8 +510,6 @@ def analyze(spec: StudyConfig, results_dir: str = "results", metric: str = "f1")
     next to them with a ``_ndcg`` suffix (their ``f1``/``f1_mono`` columns are named ``ndcg10``/``ndcg10_mono``);
     the returned tables then hold nDCG@10 in their ``f1`` columns.
     """
-    from mlsearch.plots import write_study_figures
-
     if metric not in ("f1", "ndcg@10"):
         raise ConfigError(f"unknown study metric {metric!r}", "metric", "use f1 or ndcg@10")
     base = load_config(profile_files(spec.profile), {"results_dir": results_dir})
@@ -649,10 +591,8 @@ def findings(size: pd.DataFrame, align: pd.DataFrame, low: pd.DataFrame, form: p
 
 def write_tables(tables: dict[str, tuple[pd.DataFrame, str, str]], folder: Path) -> None:
     """Each ``name: (table, title, note)`` as CSV and Markdown under ``folder``."""
-    from mlsearch.tables import _write
-
     for name, (table, title, note) in tables.items():
-        _write(table, folder, name, title, note)
+        write_table(table, folder, name, title, note)
 
 
 def run_provenance(root: Path) -> dict[str, Any]:

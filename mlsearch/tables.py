@@ -383,7 +383,7 @@ def to_markdown(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
     return "\n".join([head, sep, *body]) + "\n"
 
 
-def _write(df: pd.DataFrame, out: Path, name: str, title: str, note: str = "", index: bool = False, digits: int = 3) -> list[Path]:
+def write_table(df: pd.DataFrame, out: Path, name: str, title: str, note: str = "", index: bool = False, digits: int = 3) -> list[Path]:
     csv = write_text(out / f"{name}.csv", df.to_csv(index=index, float_format="%.6g"))
     md_text = f"# {title}\n\n{note + chr(10) + chr(10) if note else ''}{to_markdown(df, digits, index)}"
     return [csv, write_text(out / f"{name}.md", md_text)]
@@ -425,38 +425,38 @@ def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
                            "positives", *RANKING_METRICS, "ndcg@10_ci_low", "ndcg@10_ci_high", "mrr_ci_low", "mrr_ci_high",
                            "n_queries", "no_relevant_queries", "best_epoch", "warm_start_language", "train_seconds", "origin"]
                if c in runs.columns]
-    _write(runs[f1_cols], out, "f1", "F1 and ranking metrics of every run",
+    write_table(runs[f1_cols], out, "f1", "F1 and ranking metrics of every run",
            "One row per model × evaluation language × seed (test split). Ranking metrics (nDCG@k, MRR, Recall@k) are "
            "means over queries of the order a model gives each query's candidates (mlsearch/ranking.py).")
-    _write(summary, out, "f1_summary", "F1 and nDCG@10 per model and evaluation language",
+    write_table(summary, out, "f1_summary", "F1 and nDCG@10 per model and evaluation language",
            "Mean ± std over seeds (ROC-AUC, PR-AUC, MRR, Recall@1: means over seeds); `rel_change_pct` = 100·(F1 − F1_mono)/F1_mono of the seed means, vs the "
            "monolingual model of the evaluation language; interval: paired bootstrap over seeds (95%); "
            "`p_value`: paired t-test; `ndcg10_*`: the same for nDCG@10. With 3 seeds both are rough (10 distinct resamples, 2 degrees of freedom).")
-    _write(by_size, out, "gain_by_size", "Average relative F1 change (%) by number of training languages",
+    write_table(by_size, out, "gain_by_size", "Average relative F1 change (%) by number of training languages",
            "Mean over the models of each size that train on the evaluation language; `all` averages the languages.",
            index=True, digits=1)
     by_size_ndcg = gain_by_size(summary, value="ndcg10_rel_change_pct")
-    _write(by_size_ndcg, out, "gain_by_size_ndcg", "Average relative nDCG@10 change (%) by number of training languages",
+    write_table(by_size_ndcg, out, "gain_by_size_ndcg", "Average relative nDCG@10 change (%) by number of training languages",
            "As `gain_by_size`, for nDCG@10 instead of F1.", index=True, digits=1)
-    _write(paper, out, "paper", "The paper's relative gains next to ours",
+    write_table(paper, out, "paper", "The paper's relative gains next to ours",
            "Different data: the paper's numbers come from proprietary e-commerce data, ours from "
            f"`{root.parent.name}` with the `{root.name}` profile. Compare the direction and ordering, not the values.",
            digits=1)
     headline = headline_table(summary)
-    _write(headline, out, "headline", "Headline: monolingual, best bilingual and all languages against TF-IDF",
+    write_table(headline, out, "headline", "Headline: monolingual, best bilingual and all languages against TF-IDF",
            "Test F1 and nDCG@10, mean ± std over seeds; changes vs the monolingual model of the language with a paired "
            "bootstrap interval over seeds (95%; rough with 3 seeds). TF-IDF + LR is monolingual (`make baselines`).")
     tables = {"f1": runs, "f1_summary": summary, "gain_by_size": by_size, "gain_by_size_ndcg": by_size_ndcg, "paper": paper,
               "headline": headline}
     base = baselines_table(runs, summary)
     if len(base):
-        _write(base, out, "baselines", "The method vs baselines and ablations, per evaluation language",
+        write_table(base, out, "baselines", "The method vs baselines and ablations, per evaluation language",
                "F1 mean ± std over seeds, ROC-AUC and PR-AUC means over seeds; `rel_change_pct` vs the method's monolingual model of the evaluation "
                "language (paired by seed, bootstrap interval over seeds); cost: mean training seconds per run "
                "(`run_info.json`) and `n_parameters` of the model. Kinds: see `mlsearch/kinds.py`.")
         tables["baselines"] = base
         ablations = ablation_table(base)
-        _write(ablations, out, "ablations", "Each kind in one line: means over the evaluation languages",
+        write_table(ablations, out, "ablations", "Each kind in one line: means over the evaluation languages",
                "Test F1, ROC-AUC, PR-AUC and nDCG@10, means over seeds and then over evaluation languages, of the monolingual "
                "models and of the model of all languages; `*_vs_method`: difference from the method's model of the same role "
                "(zero-shot: from the method's monolingual models), over the languages both have. Intervals per language: "

@@ -15,9 +15,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from mlsearch.io import write_text
-
-PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
-PAD_ID = 0
+from mlsearch.pretrained import PrunedVocab, is_pruned_file
+from mlsearch.specials import CLS, PAD, UNK
 
 
 def _pipeline(model: models.Model, strip_accents: bool) -> Tokenizer:
@@ -64,8 +63,6 @@ def encode(tok: Tokenizer, texts: list[str], max_len: int) -> torch.Tensor:
     Trimming to the longest text of the set (not ``max_len``) saves work on short titles; the
     attention mask is ``ids != 0``.
     """
-    from mlsearch.pretrained import PrunedVocab
-
     lookup = None
     if isinstance(tok, PrunedVocab):  # a checkpoint's tokenizer, ids renumbered to the kept rows
         lookup, tok = tok.lookup, tok.truncating(max_len)
@@ -83,15 +80,11 @@ def encode(tok: Tokenizer, texts: list[str], max_len: int) -> torch.Tensor:
 
 def save_tokenizer(tok: Tokenizer, path: str | Path) -> Path:
     """A trained tokenizer's JSON, or for a pretrained checkpoint the kept ids and the checkpoint's name."""
-    from mlsearch.pretrained import PrunedVocab
-
     return write_text(path, tok.to_json() if isinstance(tok, PrunedVocab) else tok.to_str())
 
 
 def load_tokenizer(path: str | Path, pretrained: str | None = None) -> Tokenizer:
     """What :func:`save_tokenizer` wrote; ``pretrained`` overrides the checkpoint a pruned file names."""
-    from mlsearch.pretrained import PrunedVocab, is_pruned_file
-
     text = Path(path).read_text(encoding="utf-8")
     if is_pruned_file(text):
         return PrunedVocab.from_json(text, pretrained)

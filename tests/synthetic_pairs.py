@@ -58,12 +58,11 @@ def tiny_config(langs: list[str], **overrides) -> RunConfig:
     return load_config(profile_files("tiny"), base | overrides)
 
 
-def train_killed_after(monkeypatch, cfg: RunConfig, out, ds: Dataset, epoch: int) -> None:
+def train_killed_after(cfg: RunConfig, out, ds: Dataset, epoch: int) -> None:
     """Train ``cfg`` into ``out`` and kill it right after epoch ``epoch``'s checkpoint (as SIGKILL would)."""
     import pytest
 
-    from mlsearch import train
-    from mlsearch.train import train_and_evaluate
+    from mlsearch.run import train_and_evaluate
 
     class Killed(Exception):
         pass
@@ -72,7 +71,5 @@ def train_killed_after(monkeypatch, cfg: RunConfig, out, ds: Dataset, epoch: int
         if done == epoch:
             raise Killed
 
-    monkeypatch.setattr(train, "_after_epoch", kill)
     with pytest.raises(Killed):
-        train_and_evaluate(cfg, out, ds, progress=False)
-    monkeypatch.setattr(train, "_after_epoch", lambda done: None)
+        train_and_evaluate(cfg, out, ds, progress=False, on_epoch_end=kill)

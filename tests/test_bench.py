@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from mlsearch import bench
 from mlsearch.__main__ import main as cli_main
 from mlsearch.errors import ConfigError
 from mlsearch.model import MatchModel
-from mlsearch.text import PAD_ID
+from mlsearch.specials import PAD_ID
+from mlsearch.tools import bench
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")

@@ -6,7 +6,7 @@ from synthetic_pairs import make_dataset, tiny_config
 
 from mlsearch import checkpoint
 from mlsearch.errors import CheckpointError
-from mlsearch.train import train_and_evaluate
+from mlsearch.run import train_and_evaluate
 
 torch.set_num_threads(1)
 
@@ -65,9 +65,9 @@ def test_corrupt_checkpoint_is_refused(killed_run, tmp_path, damage):
 def test_checkpoint_code_uses_no_pickle():
     import inspect
 
-    from mlsearch import inference, train
+    from mlsearch import inference, run, train
 
-    for mod in (checkpoint, train, inference):
+    for mod in (checkpoint, train, run, inference):
         src = inspect.getsource(mod)
         assert "pickle" not in src.replace("no pickle", "").replace("without pickle", "")
         assert "torch.load(" not in src

@@ -19,8 +19,8 @@ import papermill as pm
 import pytest
 from fixtures.esci_data import esci_frames, write_esci
 
+from mlsearch.cells import PAPERMILL_KWARGS, ROOT, TRAIN_NOTEBOOK, execute_notebook
 from mlsearch.errors import ConfigError
-from mlsearch.experiments import PAPERMILL_KWARGS, ROOT, TRAIN_NOTEBOOK, execute_notebook
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAIRS = FIXTURES / "pairs_small.csv"

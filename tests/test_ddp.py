@@ -20,10 +20,10 @@ from safetensors.torch import load_file
 from synthetic_pairs import make_dataset, tiny_config
 
 from mlsearch import losses
-from mlsearch.train import train_and_evaluate
+from mlsearch.run import train_and_evaluate
 
 # 40 training pairs per language and 12 mappings per language pair, in batches of 13 and 11: unequal
-# shards (7 + 6 rows), and last batches of one row, so that one rank runs a stand-in row (Trainer._shard)
+# shards (7 + 6 rows), and last batches of one row, so that one rank runs a stand-in row (distributed.shard)
 OVER = {"train.epochs": 2, "train.batch_size": 13, "train.align_batch_size": 11, "model.dropout": 0.0}
 WEIGHT_ATOL, SCORE_ATOL, METRIC_ATOL = 1e-4, 1e-5, 1e-4
 # the method (per-language encoders, late interaction, contrastive alignment: gathered negatives), and

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from mlsearch import e5small
 from mlsearch.__main__ import main
 from mlsearch.errors import ConfigError, DataError
+from mlsearch.tools import e5small
 
 torch.set_num_threads(1)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlsearch import experiments
+from mlsearch import cells, experiments
 from mlsearch.config import load_config, profile_files
 from mlsearch.errors import ConfigError, MlsearchError
 from mlsearch.experiments import grid_cells, language_sets, notebook_params
@@ -111,7 +111,7 @@ def fake_notebook(path: Path, body: str, params: str) -> Path:
 def test_grid_on_fake_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Failure reported by cell, resume skips complete cells, compare + report + timing written."""
     common = 'profile = "quick"\nresults_dir = "results"\nextra_params = []\noverrides = {}\n'
-    monkeypatch.setattr(experiments, "TRAIN_NOTEBOOK", fake_notebook(
+    monkeypatch.setattr(cells, "TRAIN_NOTEBOOK", fake_notebook(
         tmp_path / "train.ipynb", FAKE_TRAIN, common + 'languages = ["en"]\nseeds = [0]\nkind = "method"'))
     monkeypatch.setattr(experiments, "COMPARE_NOTEBOOK", fake_notebook(tmp_path / "compare.ipynb", FAKE_COMPARE, common))
     monkeypatch.setattr(experiments, "EMBEDDINGS_NOTEBOOK", fake_notebook(
@@ -123,7 +123,7 @@ def test_grid_on_fake_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     card.write_card = lambda ds, out: Path(out).mkdir(parents=True, exist_ok=True) or {}
     monkeypatch.setitem(sys.modules, "mlsearch.data.load", load)
     monkeypatch.setitem(sys.modules, "mlsearch.data.card", card)
-    monkeypatch.setattr(experiments, "_device_summary", lambda: ("CPU", 0))
+    monkeypatch.setattr(cells, "_device_summary", lambda: ("CPU", 0))
     res = tmp_path / "results"
     cfg, files, overrides = tiny(res, **{"grid.languages": ["en", "de"], "grid.max_languages": 2})
     root = res / "benchmark" / "tiny"
@@ -188,7 +188,7 @@ def test_grid_inline_train_only_then_analysis(tmp_path: Path, monkeypatch: pytes
     """--inline trains through train_set (no notebook 02); --train-only stops there; a later plain run
     trains nothing, keeps the training record, and skips the embedding maps when checkpoints are absent."""
     common = 'profile = "quick"\nresults_dir = "results"\nextra_params = []\noverrides = {}\n'
-    monkeypatch.setattr(experiments, "TRAIN_NOTEBOOK", tmp_path / "absent.ipynb")  # never executed inline
+    monkeypatch.setattr(cells, "TRAIN_NOTEBOOK", tmp_path / "absent.ipynb")  # never executed inline
     monkeypatch.setattr(experiments, "COMPARE_NOTEBOOK", fake_notebook(tmp_path / "compare.ipynb", FAKE_COMPARE, common))
     monkeypatch.setattr(experiments, "EMBEDDINGS_NOTEBOOK", fake_notebook(
         tmp_path / "embed.ipynb", 'print("EMBEDDINGS of seed", seed)', common + "seed = 9"))
@@ -204,9 +204,9 @@ def test_grid_inline_train_only_then_analysis(tmp_path: Path, monkeypatch: pytes
                                                         "source": "benchmark", "model": "+".join(languages),
                                                         "eval": {lang: {"f1": 0.5} for lang in languages}}))
 
-    monkeypatch.setattr(experiments, "train_set", fake_train_set)
-    monkeypatch.setattr(experiments, "_device_summary", lambda: ("CPU", 0))
-    monkeypatch.setattr(experiments, "_gpu_name", lambda: None)
+    monkeypatch.setattr(cells, "train_set", fake_train_set)
+    monkeypatch.setattr(cells, "_device_summary", lambda: ("CPU", 0))
+    monkeypatch.setattr(cells, "_gpu_name", lambda: None)
     res = tmp_path / "results"
     cfg, files, overrides = tiny(res, **{"grid.languages": ["en", "de"], "grid.max_languages": 2})
     root = res / "benchmark" / "tiny"

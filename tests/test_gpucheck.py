@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mlsearch import gpucheck
 from mlsearch.__main__ import main as cli_main
 from mlsearch.config import load_config, profile_files
+from mlsearch.tools import gpucheck
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlsearch.experiments import ROOT
+from mlsearch.cells import ROOT
 
 pytestmark = pytest.mark.slow
 #: More epochs than tiny's 2, so a cell trains long enough (seconds) to be caught mid-training.

@@ -22,7 +22,8 @@ from mlsearch.model import (
     token_match,
     token_ngrams,
 )
-from mlsearch.train import Trainer, train_and_evaluate
+from mlsearch.run import train_and_evaluate
+from mlsearch.train import lr_factor
 
 torch.set_num_threads(1)
 
@@ -132,13 +133,11 @@ def test_term_weights_pool_the_best_cosines_by_a_softmax_over_the_query_words():
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
     cfg = load_config(profile_files("tiny"), {"train.lr_schedule": "cosine", "train.warmup_share": 0.1})
-    tr = Trainer.__new__(Trainer)
-    tr.cfg, tr.total_steps = cfg, 100
-    f = [tr.lr_factor(s) for s in range(100)]
+    f = [lr_factor(cfg, s, 100) for s in range(100)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(f[9:], f[10:], strict=False)) and f[-1] < 0.01
-    tr.cfg = load_config(profile_files("tiny"), {"train.lr_schedule": "constant"})
-    assert {tr.lr_factor(s) for s in range(100)} == {1.0}
+    constant = load_config(profile_files("tiny"), {"train.lr_schedule": "constant"})
+    assert {lr_factor(constant, s, 100) for s in range(100)} == {1.0}
 
 
 @pytest.mark.parametrize("override", [

@@ -10,8 +10,9 @@ import papermill as pm
 import pytest
 from test_tables import write_run
 
+from mlsearch.cells import NOTEBOOKS, PAPERMILL_KWARGS, ROOT, TRAIN_NOTEBOOK
 from mlsearch.config import load_config, profile_files
-from mlsearch.experiments import COMPARE_NOTEBOOK, NOTEBOOKS, PAPERMILL_KWARGS, ROOT, TRAIN_NOTEBOOK, notebook_params
+from mlsearch.experiments import COMPARE_NOTEBOOK, notebook_params
 
 NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 

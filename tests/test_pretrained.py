@@ -13,8 +13,8 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processor
 from mlsearch import checkpoint, pretrained
 from mlsearch.errors import ConfigError
 from mlsearch.inference import load_run
+from mlsearch.run import train_and_evaluate
 from mlsearch.text import encode
-from mlsearch.train import train_and_evaluate
 
 torch.set_num_threads(1)
 
@@ -191,7 +191,7 @@ def test_a_killed_pretrained_run_resumes_to_the_same_numbers(tmp_path, monkeypat
     ds = make_dataset(LANGS, queries=8)
     cfg = _cfg(folder, **{"train.epochs": 3, "model.freeze_layers": 1, "model.dropout": 0.1})
     full = train_and_evaluate(cfg, tmp_path / "full", ds, progress=False)
-    train_killed_after(monkeypatch, cfg, tmp_path / "killed", ds, 2)
+    train_killed_after(cfg, tmp_path / "killed", ds, 2)
     resumed = train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
     assert json.loads((tmp_path / "killed" / "run_info.json").read_text())["resumed_from_epoch"] == 2
     assert resumed == full

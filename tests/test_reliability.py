@@ -26,7 +26,7 @@ import mlsearch
 from mlsearch import checkpoint, io, losses
 from mlsearch.__main__ import main
 from mlsearch.errors import MlsearchError, TrainingError
-from mlsearch.train import train_and_evaluate
+from mlsearch.run import train_and_evaluate
 
 torch.set_num_threads(1)
 PACKAGE = Path(mlsearch.__file__).resolve().parent

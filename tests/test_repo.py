@@ -3,12 +3,12 @@
 import json
 from pathlib import Path
 
-from mlsearch.pins import ROOT, read_pins, render_environment_yml
+from mlsearch.tools.pins import ROOT, read_pins, render_environment_yml
 
 
 def test_environment_yml_matches_constraints():
     expected = render_environment_yml(read_pins())
-    assert (ROOT / "environment.yml").read_text() == expected, "run: make lock (or python -m mlsearch.pins --write environment.yml)"
+    assert (ROOT / "environment.yml").read_text() == expected, "run: make lock (or python -m mlsearch.tools.pins --write environment.yml)"
 
 
 def test_torch_is_pinned_everywhere():

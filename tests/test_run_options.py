@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mlsearch import experiments
+from mlsearch import cells
+from mlsearch.cells import RunOptions, run_cells, write_timing
 from mlsearch.errors import ConfigError
-from mlsearch.experiments import RunOptions, run_cells, train_set, write_timing
+from mlsearch.run import train_set
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +35,7 @@ def test_budget_stops_starting_cells(monkeypatch: pytest.MonkeyPatch) -> None:
         time.sleep(0.3)
         return {"name": name, "ok": True, "seconds": 0.3, "notebook": notebook}
 
-    monkeypatch.setattr(experiments, "_run_cell", fake_cell)
+    monkeypatch.setattr(cells, "_run_cell", fake_cell)
     specs = [(f"c{i}", "src", f"nb{i}", {}, ".") for i in range(4)]
     results, not_started = run_cells(specs, 1, 0, "test", RunOptions(inline=True, budget=0.2))
     assert started == [("c0", True)] and [r["name"] for r in results] == ["c0"]
@@ -73,7 +74,7 @@ def test_timing_records_keep_the_real_run_and_chain_parts(tmp_path: Path) -> Non
 def test_inline_failure_keeps_the_traceback(tmp_path: Path) -> None:
     params = {"profile": "no-such-profile", "results_dir": str(tmp_path), "extra_params": [], "overrides": {},
               "languages": ["en"], "seeds": [0], "kind": "method"}
-    r = experiments._run_cell("en", "unused", str(tmp_path / "runs" / "en" / "02_train.ipynb"), params, ".", inline=True)
+    r = cells._run_cell("en", "unused", str(tmp_path / "runs" / "en" / "02_train.ipynb"), params, ".", inline=True)
     assert not r["ok"] and r["notebook"] == str(tmp_path / "runs" / "en")
     assert "no-such-profile" in r["error"] and "Traceback" in r["traceback"]
 
@@ -85,7 +86,7 @@ def test_inline_cell_trains_the_same_run_as_notebook_02(tmp_path: Path) -> None:
               "languages": ["en"], "seeds": [0], "kind": "method"}
     train_set(**params, results_dir=str(tmp_path / "inline"), progress=False)
     nb = tmp_path / "nb" / "02_train.ipynb"
-    experiments.execute_notebook(experiments.TRAIN_NOTEBOOK, nb, {**params, "results_dir": str(tmp_path / "nb")}, str(ROOT))
+    cells.execute_notebook(cells.TRAIN_NOTEBOOK, nb, {**params, "results_dir": str(tmp_path / "nb")}, str(ROOT))
     run = Path("benchmark") / "tiny" / "runs" / "en" / "seed0" / "metrics.json"
     inline, notebook = (tmp_path / "inline" / run).read_bytes(), (tmp_path / "nb" / run).read_bytes()
     assert inline == notebook
@@ -104,23 +105,23 @@ def test_a_kernel_that_dies_at_start_is_started_again(tmp_path: Path, monkeypatc
     def flaky(source, target, **kw):
         calls.append(target)
         if len(calls) == 1:
-            raise RuntimeError(experiments.KERNEL_START_FAILURE)
+            raise RuntimeError(cells.KERNEL_START_FAILURE)
 
     monkeypatch.setattr(pm, "execute_notebook", flaky)
     params = {"profile": "tiny", "results_dir": str(tmp_path), "extra_params": [], "overrides": {},
               "languages": ["en"], "seeds": [0], "kind": "method", "rerun": False}
-    experiments.execute_notebook(experiments.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
+    cells.execute_notebook(cells.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
     assert len(calls) == 2
 
     def always(source, target, **kw):
         calls.append(target)
-        raise RuntimeError(experiments.KERNEL_START_FAILURE)
+        raise RuntimeError(cells.KERNEL_START_FAILURE)
 
     calls.clear()
     monkeypatch.setattr(pm, "execute_notebook", always)
     with pytest.raises(RuntimeError, match="kernel_info"):
-        experiments.execute_notebook(experiments.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
-    assert len(calls) == experiments.KERNEL_START_ATTEMPTS
+        cells.execute_notebook(cells.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
+    assert len(calls) == cells.KERNEL_START_ATTEMPTS
 
     def broken(source, target, **kw):
         calls.append(target)
@@ -129,5 +130,5 @@ def test_a_kernel_that_dies_at_start_is_started_again(tmp_path: Path, monkeypatc
     calls.clear()
     monkeypatch.setattr(pm, "execute_notebook", broken)
     with pytest.raises(RuntimeError, match="planned failure"):
-        experiments.execute_notebook(experiments.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
+        cells.execute_notebook(cells.TRAIN_NOTEBOOK, tmp_path / "nb.ipynb", params)
     assert len(calls) == 1

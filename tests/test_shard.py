@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mlsearch.cells import parse_shard, shard_of
 from mlsearch.errors import ConfigError, MlsearchError
-from mlsearch.experiments import parse_shard, shard_of
 from mlsearch.runlock import LOCK_NAME, run_lock
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -229,21 +229,21 @@ def test_study_runs_cells_with_papermill_then_notebook_05_and_resumes(tmp_path):
 def test_study_in_parts_inline_then_analysed(tmp_path, monkeypatch):
     """A study run in parts: --inline --train-only with a budget trains one cell, a second part the
     rest (the record keeps both parts), a plain rerun only analyses (notebook 05) and keeps the record."""
-    from mlsearch import experiments
-    from mlsearch.experiments import RunOptions
+    from mlsearch import cells
+    from mlsearch.cells import RunOptions
 
     study = tmp_path / "s.yaml"
     study.write_text("profile: tiny\nseeds: [0]\nsweeps: [alignment]\nalignment:\n  product_share: [0]\n  query_share: []\n")
     spec = st.load_study(study)
     results = str(tmp_path / "results")
-    real = experiments.train_set
+    real = cells.train_set
 
     def slow_train_set(**kw):  # each cell takes at least the budget, so the first part stops after one
         out = real(**kw)
         time.sleep(0.5)
         return out
 
-    monkeypatch.setattr(experiments, "train_set", slow_train_set)
+    monkeypatch.setattr(cells, "train_set", slow_train_set)
     root = st.run_study(spec, study, results, jobs=1, options=RunOptions(inline=True, train_only=True, budget=0.25))
     first = json.loads((root / "timing.json").read_text())
     assert (first["cells_run"], len(first["cells_not_started"]), first["executor"]) == (1, 4, "inline")

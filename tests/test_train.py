@@ -9,7 +9,7 @@ from synthetic_pairs import make_dataset, tiny_config, train_killed_after
 
 from mlsearch import losses
 from mlsearch.errors import ConfigError, TrainingError
-from mlsearch.train import train_and_evaluate
+from mlsearch.run import train_and_evaluate
 
 torch.set_num_threads(1)
 
@@ -117,7 +117,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
     ds = make_dataset(("en", "de"), queries=12)
     cfg = tiny_config(["en", "de"], **{"train.epochs": 4, "model.dropout": 0.1})
     full = train_and_evaluate(cfg, tmp_path / "full", ds, progress=False)
-    train_killed_after(monkeypatch, cfg, tmp_path / "killed", ds, 2)
+    train_killed_after(cfg, tmp_path / "killed", ds, 2)
     assert not (tmp_path / "killed" / "metrics.json").exists()
     resumed = train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
     info = json.loads((tmp_path / "killed" / "run_info.json").read_text())

@@ -41,7 +41,7 @@ from mlsearch.config import RunConfig, load_config, profile_files
 from mlsearch.errors import ConfigError, MlsearchError
 from mlsearch.io import atomic_write, read_json, write_json
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DEADLINE = 480.0
 BENCH_CAP = 150.0  # seconds the bench step may take in all
 BENCH_TAIL = 60.0  # of which the last are left for a row started just before bench's own budget
@@ -60,7 +60,7 @@ def card_slug() -> str:
     """The CUDA device's name as a slug (``nvidia-h200``), or ``cpu``; the same names bench uses."""
     import torch
 
-    from mlsearch.bench import card_slug as slug
+    from mlsearch.tools.bench import card_slug as slug
 
     return slug(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
@@ -150,7 +150,7 @@ def _cell_run_dir(cfg: RunConfig) -> Path:
 
 def make_plan(args: argparse.Namespace) -> Plan:
     """Resolve options into steps; a bad option is a ConfigError before anything runs."""
-    from mlsearch.bench import CONFIGS
+    from mlsearch.tools.bench import CONFIGS
 
     if args.deadline <= 0:
         raise ConfigError(f"deadline must be positive, got {args.deadline:g}", "--deadline", "give seconds, e.g. 480")

