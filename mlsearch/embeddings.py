@@ -34,6 +34,7 @@ import pandas as pd
 
 from mlsearch.data.dataset import Dataset
 from mlsearch.io import write_text
+from mlsearch.tables import to_markdown
 
 SIDES = ("query", "title")
 
@@ -263,8 +264,6 @@ NOTE = (
 
 def write_embedding_table(root: str | Path, table: pd.DataFrame) -> list[Path]:
     """``<root>/tables/embeddings.csv`` and ``.md``, each written atomically."""
-    from mlsearch.tables import to_markdown
-
     out = Path(root) / "tables"
     csv = write_text(out / "embeddings.csv", table.to_csv(index=False, float_format="%.6g"))
     md = write_text(out / "embeddings.md", f"# Embeddings: one space for all languages?\n\n{NOTE}\n\n{to_markdown(table, 3)}")

@@ -93,13 +93,13 @@ class Objective:
     description: str = ""
 
 
-#: Alignment objectives by ``train.align_loss`` name: the one list the loop, the config check, the
-#: kinds, the study and the plots read.
+#: Alignment objectives by ``train.align_loss`` name: the list the loop, the kinds, the study and the
+#: plots read (the config's ``align_loss`` type names the same; tests/test_model.py keeps them equal).
 ALIGNMENT: dict[str, Objective] = {
     "contrastive": Objective(lambda a, b, rows, temp: contrastive_alignment(a, b, temp), gathered_contrastive_alignment,
                              "symmetric InfoNCE with in-batch negatives (cannot collapse)"),
-    "l2": Objective(lambda a, b, rows, temp: l2_alignment(a, b, reduction="sum") / rows, None,
-                    "squared distance of mapped pairs"),
     "cosine": Objective(lambda a, b, rows, temp: cosine_alignment(a, b, reduction="sum") / rows, None,
                         "1 - cosine of mapped pairs"),
+    "l2": Objective(lambda a, b, rows, temp: l2_alignment(a, b, reduction="sum") / rows, None,
+                    "squared distance of mapped pairs"),
 }

@@ -24,6 +24,9 @@ import pandas as pd  # noqa: E402
 
 from mlsearch.config import KNOWN_LANGUAGES  # noqa: E402
 from mlsearch.io import atomic_write  # noqa: E402
+from mlsearch.kinds import alignment_kinds  # noqa: E402
+from mlsearch.losses import ALIGNMENT  # noqa: E402
+from mlsearch.tables import baselines_table, f1_summary, gather_runs  # noqa: E402
 
 
 def save(fig: plt.Figure, path: Path) -> Path:
@@ -217,8 +220,6 @@ def plot_headline(runs: pd.DataFrame) -> plt.Figure | None:
 
 def write_figures(root: str | Path, runs: pd.DataFrame | None = None, summary: pd.DataFrame | None = None) -> dict[str, Path]:
     """Write every figure whose data exists to ``<root>/figures``; returns them by name."""
-    from mlsearch.tables import f1_summary, gather_runs
-
     root = Path(root)
     out = root / "figures"
     runs = gather_runs(root) if runs is None else runs
@@ -236,8 +237,6 @@ def write_figures(root: str | Path, runs: pd.DataFrame | None = None, summary: p
     fig = plot_bilingual_heatmap(summary)
     if fig is not None:
         written["bilingual_gain"] = save(fig, out / "bilingual_gain.png")
-    from mlsearch.tables import baselines_table
-
     fig = plot_baselines(baselines_table(runs, summary))
     if fig is not None:
         written["baselines"] = save(fig, out / "baselines.png")
@@ -285,12 +284,19 @@ def plot_embedding_maps(coords: dict[str, np.ndarray], items: pd.DataFrame, titl
 
 # ----------------------------------------------------------------------------- the study (mlsearch.study)
 KIND_STYLE = {"method": ("tab:red", "o", "method (alignment)"), "no_align": ("tab:blue", "s", "no alignment"),
-              "shared": ("tab:green", "^", "shared encoder"), "align_l2": ("tab:purple", "v", "L2 alignment"),
-              "align_cosine": ("tab:brown", "D", "cosine alignment")}
+              "shared": ("tab:green", "^", "shared encoder")}
+#: Colours and markers of the kinds that change only the alignment objective, in registry order.
+ALIGN_STYLES = [("tab:purple", "v"), ("tab:brown", "D"), ("tab:olive", "P"), ("tab:cyan", "*")]
 
 
 def _kind_style(kind: str) -> tuple[str, str, str]:
-    return KIND_STYLE.get(kind, ("tab:gray", "x", kind))
+    if kind in KIND_STYLE:
+        return KIND_STYLE[kind]
+    others = [k for k in alignment_kinds() if k != "method"]
+    if kind in others:
+        colour, marker = ALIGN_STYLES[others.index(kind) % len(ALIGN_STYLES)]
+        return colour, marker, f"{alignment_kinds()[kind]} alignment"
+    return "tab:gray", "x", kind
 
 
 def _ci(g: pd.DataFrame) -> np.ndarray:
@@ -412,7 +418,7 @@ def plot_align_form(form: pd.DataFrame) -> plt.Figure | None:
         return None
     m = form[form["eval_language"] == "mean"]
     factors = sorted(m["factor"].unique())
-    losses = [k for k in ("contrastive", "cosine", "l2") if k in set(m["align_loss"])]
+    losses = [k for k in ALIGNMENT if k in set(m["align_loss"])]
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     x = np.arange(len(factors))
     w = 0.8 / len(losses)

@@ -14,6 +14,8 @@ import tokenizers
 import torch
 import transformers
 
+from mlsearch import __version__
+
 
 def git_commit() -> str | None:
     """The checkout's commit, or None outside a git checkout (best effort)."""
@@ -33,8 +35,6 @@ def git_commit() -> str | None:
 
 def package_version() -> str:
     """The package's own version: from the source, so it is known in a checkout that is not pip-installed."""
-    from mlsearch import __version__
-
     return __version__
 
 

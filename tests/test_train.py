@@ -134,6 +134,18 @@ def test_zero_shot_and_shared_encoder_config_errors(tmp_path):
         train_and_evaluate(tiny_config(["en"], **{"model.encoders": "shared"}), tmp_path, ds, progress=False)
 
 
+@pytest.fixture(scope="module")
+def three_languages(tmp_path_factory):
+    """The default model on en+de+ja (1 epoch): what each ablation switch is compared with."""
+    ds = make_dataset(("en", "de", "ja"), queries=8)
+    out = tmp_path_factory.mktemp("default")
+    return ds, out, train_and_evaluate(tiny_config(["en", "de", "ja"], **{"train.epochs": 1}), out, ds, progress=False)
+
+
+def _phases(folder) -> set[str]:
+    return set(pd.read_csv(folder / "curves.csv")["phase"])
+
+
 @pytest.mark.parametrize(
     "over",
     [
@@ -142,10 +154,52 @@ def test_zero_shot_and_shared_encoder_config_errors(tmp_path):
         {"train.align_loss": "l2", "train.alignment": "product", "model.shared_vocab": True},
     ],
 )
-def test_ablations_are_config_switches(tmp_path, over):
-    ds = make_dataset(("en", "de", "ja"), queries=8)
+def test_ablations_are_config_switches(tmp_path, three_languages, over):
+    """Each override changes the model that trains (its shape, its phases) and its numbers."""
+    from mlsearch.inference import load_run
+
+    ds, default_dir, default = three_languages
     m = train_and_evaluate(tiny_config(["en", "de", "ja"], **({"train.epochs": 1} | over)), tmp_path, ds, progress=False)
     assert set(m["eval"]) == {"en", "de", "ja"}
+    assert m["config_hash"] != default["config_hash"]
+    assert [m["eval"][k]["roc_auc"] for k in m["eval"]] != [default["eval"][k]["roc_auc"] for k in m["eval"]]
+    model = load_run(tmp_path).model
+    tokenizers = {p.stem for p in (tmp_path / "tokenizers").glob("*.json")}
+    if over.get("model.shared_vocab"):
+        assert tokenizers == {"shared"}
+    else:
+        assert tokenizers == {"en", "de", "ja"}
+    if over.get("model.encoders") == "shared":
+        assert set(model.query) == {"shared"} and m["n_parameters"] < default["n_parameters"]
+    if over.get("model.combine") == "concat":
+        assert model.classifier.mlp[0].in_features == 2 * model.cfg.proj_dim and model.cfg.pooling == "cls"
+    if over.get("train.alignment") == "product":
+        assert "align_query" not in _phases(tmp_path) and "align_product" in _phases(tmp_path)
+        assert {"align_query", "align_product"} <= _phases(default_dir)
+
+
+def test_rarely_set_training_keys_do_what_they_say(tmp_path, three_languages, monkeypatch):
+    """train.select_on, warm_start_epochs, align_weight and weight_decay (no profile sets them)."""
+    ds, default_dir, _ = three_languages
+    langs = ["en", "de", "ja"]
+    m = train_and_evaluate(tiny_config(langs, **{"train.epochs": 3, "train.select_on": "loss"}), tmp_path / "sel", ds, progress=False)
+    valid = pd.read_csv(tmp_path / "sel" / "curves.csv").query("phase == 'valid'").groupby("epoch")["loss"].mean()
+    assert m["best_epoch"] == int(valid.idxmin())  # selected on validation loss, not F1
+
+    train_and_evaluate(tiny_config(langs, **{"train.epochs": 1, "train.warm_start_epochs": 2, "train.align_weight": 0.0}),
+                       tmp_path / "w", ds, progress=False)
+    curves = pd.read_csv(tmp_path / "w" / "curves.csv")
+    assert (curves["phase"] == "warm").sum() == 2 and (pd.read_csv(default_dir / "curves.csv")["phase"] == "warm").sum() == 1
+    align = curves[curves["phase"].str.startswith("align")]["loss"]
+    assert len(align) and (align == 0.0).all()  # the alignment objective weighted by 0
+    assert (pd.read_csv(default_dir / "curves.csv").query("phase.str.startswith('align')", engine="python")["loss"] > 0).all()
+
+    decays = []
+    real_adamw = torch.optim.AdamW
+    monkeypatch.setattr(torch.optim, "AdamW", lambda *a, **k: decays.append(k["weight_decay"]) or real_adamw(*a, **k))
+    train_and_evaluate(tiny_config(["en"], **{"train.epochs": 1, "train.pretrain_epochs": 1, "train.weight_decay": 0.05}),
+                       tmp_path / "wd", ds, progress=False)
+    assert decays == [0.05, 0.05]  # the main optimizer and masked-token pre-training's
 
 
 @pytest.mark.slow

@@ -50,6 +50,7 @@ from mlsearch.data import lexicons as lx
 from mlsearch.data.dataset import ALIGN_COLUMNS, PAIR_COLUMNS, Dataset
 from mlsearch.data.taxonomy import VERTICALS, Taxonomy, Vertical, allowed_groups, fixed_group, load_taxonomy
 from mlsearch.errors import ConfigError
+from mlsearch.lexical import tfidf_scores
 
 #: Share of products per vertical (apparel dominates real marketplaces).
 VERTICAL_WEIGHTS = {"clothing": 0.35, "shoes": 0.25, "bags": 0.15, "pets": 0.25}
@@ -501,8 +502,6 @@ def monolingual_probe(ds: Dataset, lang: str, train_fraction: float = 1.0, seed:
     ``train_fraction`` keeps that share of training queries (a learning-curve point).
     """
     from sklearn.metrics import f1_score
-
-    from mlsearch.lexical import tfidf_scores  # the tfidf baseline's model, fitted on this language alone
 
     train, valid, test = (ds.split(lang, s) for s in ("train", "valid", "test"))
     if train_fraction < 1.0:

@@ -19,7 +19,11 @@ from typing import Any
 import pandas as pd
 
 from mlsearch.config import DataConfig, RunConfig
+from mlsearch.data.benchmark import generate
 from mlsearch.data.dataset import Dataset
+from mlsearch.data.esci import ESCI_LANGUAGES, load_esci
+from mlsearch.data.pairs import load_pairs
+from mlsearch.data.subsample import subsample
 from mlsearch.errors import DataError
 from mlsearch.io import atomic_write, read_json, write_json
 
@@ -99,16 +103,10 @@ def read_cache(folder: Path) -> Dataset | None:
 
 def _build(data: DataConfig, progress: bool) -> Dataset:
     if data.source == "benchmark":
-        from mlsearch.data.benchmark import generate
-
         return generate(data, progress)
     if data.source == "esci":
-        from mlsearch.data.esci import load_esci
-
         return load_esci(data, progress)
     if data.source == "pairs":
-        from mlsearch.data.pairs import load_pairs
-
         return load_pairs(data, progress)
     raise DataError(f"unknown data source {data.source!r}", "data.source", "use benchmark, esci or pairs")
 
@@ -116,8 +114,6 @@ def _build(data: DataConfig, progress: bool) -> Dataset:
 def _source_languages(data: DataConfig) -> list[str] | None:
     """Languages a source is known to hold before reading anything (None: known only after loading)."""
     if data.source == "esci":
-        from mlsearch.data.esci import ESCI_LANGUAGES
-
         return list(ESCI_LANGUAGES)
     return None
 
@@ -135,8 +131,6 @@ def _check_languages(data: DataConfig, available: list[str]) -> None:
 def load_dataset(cfg: RunConfig, progress: bool = True) -> Dataset:
     """The Dataset of ``cfg.data``: from the cache when present, else built, validated and cached;
     then the shares of training queries and mappings that ``cfg.data`` asks for (all by default)."""
-    from mlsearch.data.subsample import subsample
-
     return subsample(_load_whole(cfg, progress), cfg.data).validate()
 
 

@@ -39,7 +39,12 @@ from typing import Any
 
 from mlsearch.config import RunConfig, load_config, profile_files
 from mlsearch.errors import ConfigError, MlsearchError
+from mlsearch.experiments import grid_cells
 from mlsearch.io import atomic_write, read_json, write_json
+from mlsearch.paths import run_dir
+from mlsearch.runinfo import git_commit, package_version
+from mlsearch.tools.bench import CONFIGS
+from mlsearch.tools.bench import card_slug as slug
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DEADLINE = 480.0
@@ -59,8 +64,6 @@ KILL_GRACE = 15.0
 def card_slug() -> str:
     """The CUDA device's name as a slug (``nvidia-h200``), or ``cpu``; the same names bench uses."""
     import torch
-
-    from mlsearch.tools.bench import card_slug as slug
 
     return slug(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
 
@@ -142,16 +145,12 @@ def _largest_cell(cfg: RunConfig) -> tuple[list[str], int]:
 def _cell_run_dir(cfg: RunConfig) -> Path:
     import dataclasses
 
-    from mlsearch.paths import run_dir
-
     langs, seed = _largest_cell(cfg)
     return run_dir(dataclasses.replace(cfg, languages=langs, seed=seed, kind="method"))
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     """Resolve options into steps; a bad option is a ConfigError before anything runs."""
-    from mlsearch.tools.bench import CONFIGS
-
     if args.deadline <= 0:
         raise ConfigError(f"deadline must be positive, got {args.deadline:g}", "--deadline", "give seconds, e.g. 480")
     if args.jobs is not None and args.jobs < 1:
@@ -249,8 +248,6 @@ def _read_cell(step: Step, rec: dict[str, Any]) -> None:
 
 def grid_progress(cfg: RunConfig) -> dict[str, int]:
     """Complete runs and cells of ``cfg``'s grid, read from the run folders (so also after a kill)."""
-    from mlsearch.experiments import grid_cells
-
     cells = grid_cells(cfg)
     return {"runs_done": sum(len(c.seeds) - len(c.pending_seeds()) for c in cells), "runs": sum(len(c.seeds) for c in cells),
             "cells_done": sum(c.complete() for c in cells), "cells": len(cells)}
@@ -459,8 +456,6 @@ def dry_run(plan: Plan) -> str:
 
 def base_record(plan: Plan, commit: str | None) -> dict[str, Any]:
     import torch
-
-    from mlsearch.runinfo import git_commit, package_version
 
     return {
         "card": plan.card,
