@@ -50,9 +50,26 @@ class Cell:
     notebook: Path
     cost: float = 1.0
 
+    @property
+    def languages(self) -> list[str]:
+        return self.params["languages"]
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.params["seeds"]
+
+    @property
+    def kind(self) -> str:
+        return self.params.get("kind", "method")
+
+    @property
+    def eval_languages(self) -> list[str]:
+        """Evaluation languages when not the training languages (zero-shot cells)."""
+        return list(self.params.get("overrides", {}).get("eval.languages", []))
+
     def pending_seeds(self) -> list[int]:
         """Seeds whose run folder has no ``metrics.json`` (written last, so its presence = run complete)."""
-        return [s for s, d in zip(self.params["seeds"], self.run_dirs, strict=True) if not (d / "metrics.json").is_file()]
+        return [s for s, d in zip(self.seeds, self.run_dirs, strict=True) if not (d / "metrics.json").is_file()]
 
     def complete(self) -> bool:
         return not self.pending_seeds()

@@ -77,7 +77,7 @@ def grid_cells(cfg: RunConfig, params: dict[str, Any] | None = None) -> list[Cel
             if held:
                 cell_params["overrides"] = {**params["overrides"], "eval.languages": held}
             cells.append(Cell(name, cell_params, dirs, dirs[0].parent / "02_train.ipynb", len(langs) * len(cfg.grid.seeds)))
-    return sorted(cells, key=lambda c: -len(c.params["languages"]))
+    return sorted(cells, key=lambda c: -len(c.languages))
 
 
 def notebook_params(cfg: RunConfig, files: list[Path], overrides: dict[str, Any]) -> dict[str, Any]:
