@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,13 +69,35 @@ def train_and_evaluate(cfg: RunConfig, run_dir: Path | None = None, dataset: Dat
         return run()
 
 
+#: Fewer validation matches than this make thresholds and early stopping noisy (a warning, not an error).
+FEW_VALID_POSITIVES = 10
+
+
 def run_data(cfg: RunConfig, dataset: Dataset) -> Dataset:
-    """The run's languages (training and evaluation) of ``dataset``; each must have every split."""
+    """The run's languages (training and evaluation) of ``dataset``, checked before anything trains.
+
+    Every split must have pairs; a training language's train and valid splits need both classes
+    (one class gives a model and a threshold that say nothing); a test split of one class is
+    warned about (F1 and ROC-AUC say nothing there; the tables mark it), and so is a validation
+    split with fewer than :data:`FEW_VALID_POSITIVES` matches.
+    """
     ds = dataset.subset(sorted(set(cfg.languages) | set(cfg.eval.languages)))
     for lang in ds.languages:
         for split in ("train", "valid", "test"):
-            if ds.split(lang, split).empty:
+            labels = ds.split(lang, split)["label"]
+            if labels.empty:
                 raise DataError(f"language {lang!r} has no {split} pairs", ds.name, "add data or drop the language")
+            if labels.nunique() < 2 and (split != "test" and lang in cfg.languages):
+                raise DataError(f"language {lang!r}: every {split} pair has label {int(labels.iloc[0])}, so nothing can be "
+                                "learned or thresholded", f"{ds.name}, {split} split",
+                                "add pairs of the other class (non-matches as well as matches) or drop the language")
+            if labels.nunique() < 2:
+                warnings.warn(f"language {lang!r}: every test pair has label {int(labels.iloc[0])}; F1 and ROC-AUC say "
+                              "nothing there (the tables mark it)", stacklevel=2)
+        positives = int(ds.split(lang, "valid")["label"].sum())
+        if lang in cfg.languages and positives < FEW_VALID_POSITIVES:
+            warnings.warn(f"language {lang!r}: {positives} matches in the validation split; its threshold and early "
+                          "stopping will be noisy", stacklevel=2)
     return ds
 
 

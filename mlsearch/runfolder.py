@@ -40,6 +40,8 @@ def test_evaluation(cfg: RunConfig, i: int, lang: str, frame: pd.DataFrame, scor
     cols = ["lang", "query_id", "product_id", "label", *(["relevance"] if "relevance" in frame.columns else []), "score"]
     pred = frame.assign(lang=lang, score=scores)[cols]
     ev |= ranking_metrics(pred, cfg.eval.bootstrap, cfg.seed * 100 + i)
+    if frame["label"].nunique() < 2:  # F1 and ROC-AUC say nothing on one class: recorded, and marked in the tables
+        ev["single_class_test"] = True
     return ev, pred
 
 

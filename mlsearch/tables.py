@@ -83,6 +83,8 @@ def gather_runs(root: str | Path) -> pd.DataFrame:
                 "run_dir": str(path.parent.relative_to(root)),
             }
             row.update({k: ev.get(k) for k in METRICS})
+            if ev.get("single_class_test"):  # the column appears only where such a run exists
+                row["single_class_test"] = True
             rows.append(row)
     cols = ["source", "profile", "kind", "model", "n_languages", "train_languages", "eval_language", "seed"]
     if not rows:
@@ -423,7 +425,7 @@ def write_tables(root: str | Path) -> dict[str, pd.DataFrame]:
     f1_cols = [c for c in ["model", "kind", "n_languages", "train_languages", "eval_language", "seed", "f1", "precision",
                            "recall", "accuracy", "roc_auc", "pr_auc", "threshold", "f1_ci_low", "f1_ci_high", "n_pairs",
                            "positives", *RANKING_METRICS, "ndcg@10_ci_low", "ndcg@10_ci_high", "mrr_ci_low", "mrr_ci_high",
-                           "n_queries", "no_relevant_queries", "best_epoch", "warm_start_language", "train_seconds", "origin"]
+                           "n_queries", "no_relevant_queries", "best_epoch", "warm_start_language", "train_seconds", "origin", "single_class_test"]
                if c in runs.columns]
     write_table(runs[f1_cols], out, "f1", "F1 and ranking metrics of every run",
            "One row per model × evaluation language × seed (test split). Ranking metrics (nDCG@k, MRR, Recall@k) are "

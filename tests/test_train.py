@@ -210,3 +210,42 @@ def test_compiled_encoders_learn_the_same_task(tmp_path):
     compiled = train_and_evaluate(tiny_config(["en"], **{"train.epochs": 2, "train.compile": True}), tmp_path / "c", ds, progress=False)
     assert compiled["eval"]["en"]["roc_auc"] == pytest.approx(eager["eval"]["en"]["roc_auc"], abs=0.02)
     assert compiled["config_hash"] == eager["config_hash"]  # compile is how, not what, is trained
+
+
+def _relabel(ds, lang: str, split: str, label: int):
+    """``ds`` with every ``split`` pair of ``lang`` labelled ``label``."""
+    from mlsearch.data.dataset import Dataset
+
+    pairs = ds.pairs.copy()
+    pairs.loc[(pairs["lang"] == lang) & (pairs["split"] == split), "label"] = label
+    return Dataset(ds.name, ds.languages, pairs, ds.product_alignment, ds.query_alignment)
+
+
+@pytest.mark.parametrize("split", ["train", "valid"])
+def test_a_single_class_train_or_valid_split_is_refused_before_training(tmp_path, split):
+    from mlsearch.errors import DataError
+
+    ds = _relabel(make_dataset(("en", "de")), "de", split, 1)
+    with pytest.raises(DataError, match=f"'de': every {split} pair has label 1") as err:
+        train_and_evaluate(tiny_config(["en", "de"]), tmp_path, ds, progress=False)
+    assert "non-matches" in err.value.one_line() and len(err.value.one_line().splitlines()) == 1
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "checkpoints").exists()
+
+
+def test_a_single_class_test_split_warns_and_is_marked(tmp_path):
+    from mlsearch.tables import gather_runs
+
+    ds = _relabel(make_dataset(("en",)), "en", "test", 1)
+    with pytest.warns(UserWarning, match="every test pair has label 1; F1 and ROC-AUC say nothing"):
+        m = train_and_evaluate(tiny_config(["en"], **{"train.epochs": 1}), tmp_path / "benchmark" / "tiny" / "runs" / "en" / "seed0", ds, progress=False)
+    assert m["eval"]["en"]["single_class_test"] is True
+    runs = gather_runs(tmp_path / "benchmark" / "tiny")
+    assert runs["single_class_test"].tolist() == [True]
+    ok = train_and_evaluate(tiny_config(["en"], **{"train.epochs": 1}), tmp_path / "ok", make_dataset(("en",)), progress=False)
+    assert "single_class_test" not in ok["eval"]["en"]  # normal runs' metrics.json unchanged
+
+
+def test_few_validation_matches_warn(tmp_path):
+    ds = make_dataset(("en",), queries=6)  # 3 validation queries, 2 matches each
+    with pytest.warns(UserWarning, match="6 matches in the validation split; its threshold and early stopping will be noisy"):
+        train_and_evaluate(tiny_config(["en"], **{"train.epochs": 1}), tmp_path, ds, progress=False)
