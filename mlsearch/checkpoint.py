@@ -43,6 +43,7 @@ _NOT_HASHED = {
 #: every config that does not use them is what it was.
 _OMITTED_AT_DEFAULT = {
     ("data", "train_share"): 1.0,
+    ("data", "id_mappings"): True,
     ("data", "train_share_by_language"): {},
     ("data", "product_alignment_share"): 1.0,
     ("data", "query_alignment_share"): 1.0,

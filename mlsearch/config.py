@@ -74,6 +74,9 @@ class DataConfig:
     product_map_file: str = ""
     #: Pairs source, optional: a mapping file of queries in two languages that led to the same product.
     query_map_file: str = ""
+    #: Pairs source: a ``product_id`` shared by titles of two languages is a product mapping, and two
+    #: languages' training queries matching one ``product_id`` a query mapping (added to the files').
+    id_mappings: bool = True
     #: Share of training queries carved out for validation when a source has no validation split.
     valid_share: float = 0.1
     # --- less data from the same dataset (any source; mlsearch/data/subsample.py), for the study ---

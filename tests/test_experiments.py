@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-import types
 from pathlib import Path
 
 import nbformat
@@ -117,12 +115,8 @@ def test_grid_on_fake_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(experiments, "EMBEDDINGS_NOTEBOOK", fake_notebook(
         tmp_path / "embed.ipynb", 'print("EMBEDDINGS of seed", seed)', common + "seed = 9"))
     built = []
-    load = types.ModuleType("mlsearch.data.load")
-    load.load_dataset = lambda cfg, progress=True: built.append(cfg.profile) or "dataset"
-    card = types.ModuleType("mlsearch.data.card")
-    card.write_card = lambda ds, out: Path(out).mkdir(parents=True, exist_ok=True) or {}
-    monkeypatch.setitem(sys.modules, "mlsearch.data.load", load)
-    monkeypatch.setitem(sys.modules, "mlsearch.data.card", card)
+    monkeypatch.setattr(experiments, "load_dataset", lambda cfg, progress=True: built.append(cfg.profile) or "dataset")
+    monkeypatch.setattr(experiments, "write_card", lambda ds, out: Path(out).mkdir(parents=True, exist_ok=True) or {})
     monkeypatch.setattr(cells, "_device_summary", lambda: ("CPU", 0))
     res = tmp_path / "results"
     cfg, files, overrides = tiny(res, **{"grid.languages": ["en", "de"], "grid.max_languages": 2})

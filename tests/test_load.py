@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -117,9 +115,9 @@ def test_benchmark_is_generated_restricted_and_cached(tmp_path, monkeypatch):
         calls.append(progress)
         return _tiny_dataset(["en", "de", "fr"])
 
-    fake = types.ModuleType("mlsearch.data.benchmark")
-    fake.generate = generate
-    monkeypatch.setitem(sys.modules, "mlsearch.data.benchmark", fake)
+    from mlsearch.data import load as load_module
+
+    monkeypatch.setattr(load_module, "generate", generate)
     cfg = run_cfg(tmp_path, source="benchmark", languages=["de", "fr"])
     ds = load_dataset(cfg, progress=False)
     assert ds.languages == ["de", "fr"] and set(ds.pairs["lang"]) == {"de", "fr"}

@@ -308,3 +308,45 @@ def test_mapping_bad_columns_and_same_language(tmp_path):
         load(PAIRS, product_map_file=str(path))
     with pytest.raises(DataError, match="file not found"):
         load(PAIRS, query_map_file=str(tmp_path / "missing.csv"))
+
+
+def _with_ids(tmp_path: Path) -> Path:
+    """en and de pairs whose products carry one id in both languages (p1, p2), splits given."""
+    rows = [  # lang, split, query, title, product_id, label
+        ("en", "train", "red shoes", "Red Shoes", "p1", 1), ("en", "train", "red shoes", "Blue Hat", "p2", 0),
+        ("de", "train", "rote schuhe", "Rote Schuhe", "p1", 1), ("de", "train", "rote schuhe", "Blauer Hut", "p2", 0),
+        ("en", "train", "hat", "Blue Hat", "p2", 1), ("de", "train", "schal", "Blauer Hut", "p2", 0),
+        ("en", "valid", "blue hat", "Blue Hat", "p2", 1), ("de", "valid", "blauer hut", "Blauer Hut", "p2", 1),
+        ("en", "valid", "blue hat", "Red Shoes", "p1", 0), ("de", "valid", "blauer hut", "Rote Schuhe", "p1", 0),
+        ("en", "test", "shoes red", "Red Shoes", "p1", 1), ("de", "test", "schuhe rot", "Rote Schuhe", "p1", 1),
+        ("en", "test", "shoes red", "Blue Hat", "p2", 0), ("de", "test", "schuhe rot", "Blauer Hut", "p2", 0),
+    ]
+    df = pd.DataFrame(rows, columns=["lang", "split", "query", "title", "product_id", "label"])
+    return write(tmp_path, df)
+
+
+def test_shared_product_ids_make_mappings_from_training_matches_only(tmp_path, capsys):
+    ds = load_pairs(cfg(_with_ids(tmp_path)), progress=True)
+    product = set(map(tuple, ds.product_alignment[["lang_a", "text_a", "lang_b", "text_b"]].to_numpy()))
+    assert product == {("de", "Rote Schuhe", "en", "Red Shoes"), ("de", "Blauer Hut", "en", "Blue Hat")}
+    query = set(map(tuple, ds.query_alignment[["lang_a", "text_a", "lang_b", "text_b"]].to_numpy()))
+    # a match on p1 in both languages' training queries; "hat"/"schal" do not match p2 in both (schal is a 0);
+    # the valid queries "blue hat"/"blauer hut" both match p2 but are never mappings, nor are test queries
+    assert query == {("de", "rote schuhe", "en", "red shoes")}
+    out = capsys.readouterr().out
+    assert "product mappings from shared product ids 2, from data.product_map_file 0 → 2" in out
+    assert "query mappings from shared product ids 1, from data.query_map_file 0 → 1" in out
+
+
+def test_id_mappings_off_and_mapping_files_add_to_them(tmp_path):
+    path = _with_ids(tmp_path)
+    off = load_pairs(cfg(path, id_mappings=False), progress=False)
+    assert off.product_alignment.empty and off.query_alignment.empty
+    extra = write(tmp_path, pd.DataFrame([("en", "hat", "de", "schal")], columns=["lang_a", "text_a", "lang_b", "text_b"]), "q.csv")
+    both = load_pairs(cfg(path, query_map_file=str(extra)), progress=False)
+    assert len(both.query_alignment) == 2 and len(both.product_alignment) == 2
+
+
+def test_default_product_ids_are_never_shared_across_languages(tmp_path):
+    ds = load(write(tmp_path, frame().drop(columns=["product_id"], errors="ignore")))
+    assert ds.product_alignment.empty and ds.query_alignment.empty

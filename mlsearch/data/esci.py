@@ -34,8 +34,8 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from mlsearch.config import DataConfig
-from mlsearch.data.dataset import ALIGN_COLUMNS, PAIR_COLUMNS, Dataset, empty_alignment
-from mlsearch.data.pairs import carve_valid, check_splits, report, require_columns
+from mlsearch.data.dataset import PAIR_COLUMNS, Dataset
+from mlsearch.data.pairs import carve_valid, check_splits, product_mappings, query_mappings, report, require_columns
 from mlsearch.errors import DataError
 from mlsearch.io import atomic_write
 from mlsearch.ranking import ESCI_GAINS
@@ -211,32 +211,6 @@ def esci_pairs(examples: pd.DataFrame, titles: pd.DataFrame, data_cfg: DataConfi
     return pairs.reset_index(drop=True)
 
 
-def _cross_join(table: pd.DataFrame, text: str) -> pd.DataFrame:
-    """Pairs of texts of the same product_id in two languages, ``lang_a < lang_b``, deduplicated."""
-    langs = table.groupby("product_id")["lang"].nunique()
-    table = table[table["product_id"].isin(langs.index[langs > 1])]  # skip same-locale blow-up
-    if table.empty:
-        return empty_alignment()
-    m = table.merge(table, on="product_id", suffixes=("_a", "_b"))
-    m = m[m["lang_a"] < m["lang_b"]]
-    if m.empty:
-        return empty_alignment()
-    out = m.rename(columns={f"{text}_a": "text_a", f"{text}_b": "text_b"})[ALIGN_COLUMNS]
-    return out.drop_duplicates().sort_values(ALIGN_COLUMNS).reset_index(drop=True)
-
-
-def product_mappings(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Titles of one product_id listed in two locales (the catalogue of the selected examples)."""
-    titles = pairs[["product_id", "lang", "title"]].drop_duplicates(["product_id", "lang"])
-    return _cross_join(titles, "title")
-
-
-def query_mappings(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Training queries of two locales that have an Exact judgement on the same product_id."""
-    exact = pairs[(pairs["split"] == "train") & (pairs["esci_label"] == "E")]
-    return _cross_join(exact[["product_id", "lang", "query"]].drop_duplicates(), "query")
-
-
 def load_esci(data_cfg: DataConfig, progress: bool = True) -> Dataset:
     """The ESCI Dataset for the ESCI languages among ``data.languages`` (downloading if allowed)."""
     languages = [lang for lang in data_cfg.languages if lang in ESCI_LANGUAGES]
@@ -256,7 +230,7 @@ def load_esci(data_cfg: DataConfig, progress: bool = True) -> Dataset:
     pairs = carve_valid(pairs, data_cfg.valid_share, data_cfg.seed, str(examples_path))
     check_splits(pairs, languages, f"{examples_path} (data.esci_small_version: {data_cfg.esci_small_version})")
     pairs = pairs[PAIR_COLUMNS + ["esci_label", "relevance"]]
-    product, query = product_mappings(pairs), query_mappings(pairs)
+    product, query = product_mappings(pairs), query_mappings(pairs, pairs["esci_label"] == "E")
     report("ESCI", languages, pairs, product, query, progress)
     meta = {
         "source": "esci",

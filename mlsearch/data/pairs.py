@@ -378,6 +378,40 @@ def load_mapping(path_str: str, key: str, kind: str, pairs: pd.DataFrame, langua
     return table.sort_values(ALIGN_COLUMNS).reset_index(drop=True)
 
 
+def _cross_join(table: pd.DataFrame, text: str) -> pd.DataFrame:
+    """Pairs of texts of the same product_id in two languages, ``lang_a < lang_b``, deduplicated."""
+    langs = table.groupby("product_id")["lang"].nunique()
+    table = table[table["product_id"].isin(langs.index[langs > 1])]  # skip same-locale blow-up
+    if table.empty:
+        return empty_alignment()
+    m = table.merge(table, on="product_id", suffixes=("_a", "_b"))
+    m = m[m["lang_a"] < m["lang_b"]]
+    if m.empty:
+        return empty_alignment()
+    out = m.rename(columns={f"{text}_a": "text_a", f"{text}_b": "text_b"})[ALIGN_COLUMNS]
+    return out.drop_duplicates().sort_values(ALIGN_COLUMNS).reset_index(drop=True)
+
+
+def product_mappings(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Titles of one product_id listed in two languages (the catalogue of the selected examples)."""
+    titles = pairs[["product_id", "lang", "title"]].drop_duplicates(["product_id", "lang"])
+    return _cross_join(titles, "title")
+
+
+def query_mappings(pairs: pd.DataFrame, match: pd.Series) -> pd.DataFrame:
+    """TRAINING queries of two languages that match (``match``: ESCI's Exact, or label 1) the same
+    product_id; a valid or test query never becomes a mapping."""
+    hits = pairs[(pairs["split"] == "train") & match]
+    return _cross_join(hits[["product_id", "lang", "query"]].drop_duplicates(), "query")
+
+
+def _union(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Mappings of both tables, each once."""
+    if a.empty or b.empty:
+        return b if a.empty else a
+    return pd.concat([a, b], ignore_index=True).drop_duplicates().reset_index(drop=True)
+
+
 def load_pairs(data_cfg: DataConfig, progress: bool = True) -> Dataset:
     """The Dataset of ``data.pairs_file`` (+ mapping files), restricted to ``data.languages`` it holds."""
     path = check_file(data_cfg.pairs_file, "data.pairs_file")
@@ -399,12 +433,20 @@ def load_pairs(data_cfg: DataConfig, progress: bool = True) -> Dataset:
     extra = [c for c in pairs.columns if c not in PAIR_COLUMNS]
     pairs = pairs[PAIR_COLUMNS + extra].reset_index(drop=True)
 
-    product = query = empty_alignment()
+    by_ids = {"product": empty_alignment(), "query": empty_alignment()}
+    if data_cfg.id_mappings:  # default ids (language + title) are never shared, so only the ids a file gives map
+        by_ids = {"product": product_mappings(pairs), "query": query_mappings(pairs, pairs["label"] == 1)}
+    files = {"product": empty_alignment(), "query": empty_alignment()}
     if data_cfg.product_map_file:
-        product = load_mapping(data_cfg.product_map_file, "data.product_map_file", "product", pairs, languages)
+        files["product"] = load_mapping(data_cfg.product_map_file, "data.product_map_file", "product", pairs, languages)
     if data_cfg.query_map_file:
-        query = load_mapping(data_cfg.query_map_file, "data.query_map_file", "query", pairs, languages)
+        files["query"] = load_mapping(data_cfg.query_map_file, "data.query_map_file", "query", pairs, languages)
+    product, query = (_union(by_ids[k], files[k]) for k in ("product", "query"))
     name = f"pairs:{path.name}"
+    if progress:
+        for kind in ("product", "query"):
+            print(f"{name}: {kind} mappings from shared product ids {len(by_ids[kind]):,}, from "
+                  f"{'data.' + kind + '_map_file'} {len(files[kind]):,} → {len(product if kind == 'product' else query):,}")
     report(name, languages, pairs, product, query, progress)
     meta = {"source": "pairs", "source_languages": present, "file": str(path)}
     return Dataset(name, languages, pairs, product, query, meta=meta).validate()
