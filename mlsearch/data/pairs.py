@@ -24,6 +24,10 @@ Splits. Without a ``split`` column the queries of each language are shuffled (se
 the rest train; each split gets at least one query. With a ``split`` column, a language without
 ``valid`` pairs gets ``data.valid_share`` of its training queries as validation.
 
+Mappings from ids (``data.id_mappings``, on): a ``product_id`` shared by titles of two languages is a
+product mapping; two languages' TRAINING queries matching (label 1) one ``product_id`` are a query
+mapping (FORMATS.md). Mapping files add to them.
+
 Mapping files (optional, ``data.product_map_file`` and ``data.query_map_file``), same formats, columns
 ``lang_a, text_a, lang_b, text_b``: two titles of the same product in two languages, or two queries
 in two languages that led to the same product. Each text must equal (after normalisation: Unicode
