@@ -10,7 +10,7 @@ JOBS   ?=
 # More flags for grid and study, e.g. ARGS='--inline --budget 420' (see README, "Time-limited sessions").
 ARGS   ?=
 
-.PHONY: venv reproduce baselines test lint lab grid bench gpu-check study study-cpu lock clean
+.PHONY: venv reproduce baselines test test-fast lint lab grid bench gpu-check study study-cpu lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ study-cpu: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m mlsearch.tools.nbtest build/nbtest
 	$(BIN)/python -m pytest tests build/nbtest --nbval-lax -q -p no:cacheprovider
+
+# The edit loop: unit tests on tiny data (no grids, notebooks or extra processes), under two minutes.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow and not gpu" -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check mlsearch tests notebooks

@@ -199,6 +199,7 @@ def test_unknown_notebook_parameter_is_refused_before_running(tmp_path):
     assert not target.exists()
 
 
+@pytest.mark.slow
 def test_notebook_failure_ends_with_the_one_line_message(tmp_path):
     """A bad parameter in 02_train: the error's last line is the same message the CLI prints."""
     out = tmp_path / "02.ipynb"
@@ -213,6 +214,7 @@ def test_notebook_failure_ends_with_the_one_line_message(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_output_into_a_closed_pipe_is_not_a_traceback():
     """`python -m mlsearch study --dry-run | head -1`: the reader stops early; no traceback follows."""
     proc = subprocess.Popen([sys.executable, "-m", "mlsearch", "study", "--profile", "quick", "--dry-run"],

@@ -86,6 +86,7 @@ def _ends_soon(pid: int, wait: float = 5.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_step_that_fails_or_overruns_is_recorded_and_the_rest_run(tmp_path, capsys):
     py = sys.executable
     cfg = load_config(profile_files("tiny"), {"results_dir": str(tmp_path / "res")})
@@ -137,6 +138,7 @@ def test_the_tarball_holds_only_small_result_files(tmp_path):
         assert tar.getnames() == expected
 
 
+@pytest.mark.slow
 def test_gpu_check_on_cpu_with_the_tiny_profile(tmp_path, monkeypatch, capsys, no_cuda):
     """The whole command: bench (tiny), the largest tiny cell, the tiny grid; record, tarball, table."""
     monkeypatch.chdir(tmp_path)

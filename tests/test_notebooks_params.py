@@ -45,6 +45,7 @@ def test_grid_parameters_are_declared_by_its_notebooks(tmp_path: Path) -> None:
     assert set(params) <= set(pm.inspect_notebook(str(COMPARE_NOTEBOOK)))
 
 
+@pytest.mark.slow
 def test_compare_notebook_honours_injected_parameters(tmp_path: Path) -> None:
     """Executed with profile=tiny and a temp results_dir, 03 writes its tables there and nowhere else."""
     root = tmp_path / "benchmark" / "tiny"

@@ -136,6 +136,7 @@ def test_bad_study_files_are_config_errors(tmp_path, text, message):
         st.load_study(path)
 
 
+@pytest.mark.slow
 def test_cli_study_dry_run_and_errors(tmp_path):
     run = [sys.executable, "-m", "mlsearch", "study", "--profile", "tiny", "--set", f"results_dir={tmp_path}"]
     ok = subprocess.run([*run, "--dry-run"], capture_output=True, text=True, cwd=ROOT)

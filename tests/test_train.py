@@ -67,6 +67,7 @@ def test_warm_start_language_is_seeded_and_recorded(tmp_path):
     assert m["warm_start_language"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("align_loss", ["cosine", "contrastive"])
 def test_alignment_phase_pulls_mapped_encodings_together(tmp_path, align_loss):
     """Distance form: mapped titles get closer. Contrastive form: a title's mapped title becomes its
