@@ -522,7 +522,11 @@ def plan_rows(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; writes ``<out>/<card>.json`` after every row and ``<card>.md``; prints the table last."""
+    """Run the benchmark; writes ``<out>/<card>.json`` after every row and ``<card>.md``; prints the table last.
+
+    Long on purpose: one flat script of the run (arguments, record head, rows under a budget, the
+    end-to-end row), read top to bottom, whose every row is saved as it finishes.
+    """
     args = build_parser().parse_args(argv)
     if args.processes:
         return ddp_main(args)
