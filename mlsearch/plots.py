@@ -131,6 +131,25 @@ def curves_run(root: Path, runs: pd.DataFrame, kind: str = "method") -> Path | N
     return path if path.is_file() else None
 
 
+def plot_tune_trials(table: pd.DataFrame) -> plt.Figure:
+    """Validation F1 of every tuning trial (pruned ones hollow) and the best so far."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    done = table[table["state"] == "complete"]
+    pruned = table[table["state"] == "pruned"]
+    ax.plot(done["trial"], done["valid_f1"], "o", color="tab:blue", label="trial")
+    if len(pruned):
+        ax.plot(pruned["trial"], pruned["valid_f1"], "o", mfc="none", color="tab:gray", label="pruned (best epoch so far)")
+    best = done.set_index("trial")["valid_f1"].reindex(table["trial"]).ffill().cummax()
+    ax.step(table["trial"], best.to_numpy(), where="post", color="tab:red", label="best so far")
+    if (done["trial"] == 0).any():
+        ax.axhline(float(done.loc[done["trial"] == 0, "valid_f1"].iloc[0]), color="black", lw=0.8, ls="--", label="trial 0 (current)")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation F1 (mean over languages)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_curves(curves: pd.DataFrame, title: str = "") -> plt.Figure:
     """Classification loss per language, alignment losses per phase (mean over pairs), validation F1."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))

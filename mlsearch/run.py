@@ -41,13 +41,16 @@ CURVE_COLUMNS = ["epoch", "phase", "language", "loss", "valid_f1"]
 
 
 def train_and_evaluate(cfg: RunConfig, run_dir: Path | None = None, dataset: Dataset | None = None, progress: bool = True,
-                       *, prepared: Prepared | None = None, on_epoch_end: Callable[[int], None] | None = None) -> dict:
+                       *, prepared: Prepared | None = None, on_epoch_end: Callable[[int, float | None], None] | None = None,
+                       evaluate: bool = True) -> dict:
     """Train the model ``cfg`` describes, evaluate it on test, write its run folder, return metrics.
 
     ``cfg.kind`` selects the method, an ablation (a config overlay) or a baseline (mlsearch.baselines).
     Resumes from ``run_dir/checkpoints/last.*`` when that exists and ``metrics.json`` does not.
-    ``prepared`` keeps tokenizers and tensors for the next seed of the same cell; ``on_epoch_end(epoch)``
-    runs after each epoch's checkpoint is written (epoch 0: the warm start).
+    ``prepared`` keeps tokenizers and tensors for the next seed of the same cell; ``on_epoch_end(epoch,
+    validation score)`` runs after each epoch's checkpoint is written (epoch 0: the warm start, score None).
+    ``evaluate=False`` (the tuner): the test split is not needed and never read; nothing but the
+    tokenizers is written, and the result is ``{"score", "best_epoch", "valid"}`` of validation.
     """
     cfg = apply_kind(cfg)  # ablations and baselines are the method with a config overlay (mlsearch.kinds)
     if cfg.kind == "zeroshot" and set(cfg.eval.languages) <= set(cfg.languages):
@@ -55,13 +58,15 @@ def train_and_evaluate(cfg: RunConfig, run_dir: Path | None = None, dataset: Dat
                           "set eval.languages to a language missing from languages")
     out = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     dataset = dataset if dataset is not None else load_dataset(cfg)
-    ds = run_data(cfg, dataset)
+    ds = run_data(cfg, dataset, splits=("train", "valid", "test") if evaluate else ("train", "valid"))
     trainer = get_kind(cfg.kind).trainer
+    if not evaluate and trainer != "method":
+        raise ConfigError(f"kind {cfg.kind} is not trained by the method's loop: nothing to tune", "kind", "tune kind method")
 
     def run() -> dict:
         if trainer != "method":
             return run_baseline(cfg, out, ds, trainer)
-        return _train(cfg, out, dataset, ds, progress, prepared, on_epoch_end)
+        return _train(cfg, out, dataset, ds, progress, prepared, on_epoch_end, evaluate)
 
     if distributed.launch_rank() != 0:  # rank 0 holds the lock for all ranks
         return run()
@@ -73,7 +78,7 @@ def train_and_evaluate(cfg: RunConfig, run_dir: Path | None = None, dataset: Dat
 FEW_VALID_POSITIVES = 10
 
 
-def run_data(cfg: RunConfig, dataset: Dataset) -> Dataset:
+def run_data(cfg: RunConfig, dataset: Dataset, splits: tuple[str, ...] = ("train", "valid", "test")) -> Dataset:
     """The run's languages (training and evaluation) of ``dataset``, checked before anything trains.
 
     Every split must have pairs; a training language's train and valid splits need both classes
@@ -83,7 +88,7 @@ def run_data(cfg: RunConfig, dataset: Dataset) -> Dataset:
     """
     ds = dataset.subset(sorted(set(cfg.languages) | set(cfg.eval.languages)))
     for lang in ds.languages:
-        for split in ("train", "valid", "test"):
+        for split in splits:
             labels = ds.split(lang, split)["label"]
             if labels.empty:
                 raise DataError(f"language {lang!r} has no {split} pairs", ds.name, "add data or drop the language")
@@ -101,8 +106,8 @@ def run_data(cfg: RunConfig, dataset: Dataset) -> Dataset:
     return ds
 
 
-def _train(cfg: RunConfig, out: Path, dataset: Dataset, ds: Dataset, progress: bool,
-           prepared: Prepared | None, on_epoch_end: Callable[[int], None] | None) -> dict:
+def _train(cfg: RunConfig, out: Path, dataset: Dataset, ds: Dataset, progress: bool, prepared: Prepared | None,
+           on_epoch_end: Callable[[int, float | None], None] | None, evaluate: bool = True) -> dict:
     """The method's run: data on the device, model, resume, :func:`mlsearch.train.fit`, test, files."""
     t0 = time.perf_counter()
     train_langs = sorted(cfg.languages)
@@ -138,18 +143,20 @@ def _train(cfg: RunConfig, out: Path, dataset: Dataset, ds: Dataset, progress: b
     best, curves = Selection(state=_clone(model)), []
     epoch = _resume(trainer, best, curves, ckpt_dir, n_warm, n_cls + n_align) if resume else -1
 
-    def end_of_epoch(done: int) -> None:
-        if rank == 0 and cfg.train.checkpoint:
+    def end_of_epoch(done: int, score: float | None) -> None:
+        if rank == 0 and cfg.train.checkpoint and evaluate:
             meta = {"epoch": done, "best_epoch": best.epoch, "best_score": best.score if np.isfinite(best.score) else None,
                     "best_valid": best.valid, "curves": curves, "warm_start_language": warm_lang}
             checkpoint.save(ckpt_dir, cfg, model.state_dict(), best.state, trainer.opt.state_dict(), _rng_state(device), meta)
         distributed.barrier()
         if on_epoch_end is not None:
-            on_epoch_end(done)
+            on_epoch_end(done, score)
 
     with tqdm(total=0, disable=not (progress and rank == 0), desc="train", leave=False) as bar:
         last = fit(trainer, train_langs, warm_lang, best, curves, epoch + 1, bar, end_of_epoch)
     train_seconds = time.perf_counter() - t0
+    if not evaluate:
+        return {"score": best.score, "best_epoch": best.epoch, "valid": best.valid, "train_seconds": train_seconds}
 
     model.load_state_dict(best.state)  # the best epoch's weights; thresholds from validation
     evals, preds = _test(cfg, trainer, splits, eval_langs, best)

@@ -246,11 +246,12 @@ class Trainer:
 
 
 def fit(trainer: Trainer, langs: list[str], warm_lang: str | None, best: Selection, curves: Curve,
-        first: int, bar, on_epoch_end: Callable[[int], None]) -> int:
+        first: int, bar, on_epoch_end: Callable[[int, float | None], None]) -> int:
     """The procedure from epoch ``first`` (0: pre-training and warm start first) to ``train.epochs``.
 
-    ``best`` and ``curves`` are updated in place; ``on_epoch_end(epoch)`` runs after every epoch
-    (epoch 0 is the warm start), where the run writes its checkpoint. Returns the last epoch trained.
+    ``best`` and ``curves`` are updated in place; ``on_epoch_end(epoch, validation score)`` runs after
+    every epoch (epoch 0 is the warm start, score None), where the run writes its checkpoint. Returns
+    the last epoch trained.
     """
     t, last = trainer.cfg.train, first - 1
     if first == 0:
@@ -264,7 +265,7 @@ def fit(trainer: Trainer, langs: list[str], warm_lang: str | None, best: Selecti
             bar.reset(math.ceil(len(trainer.splits[warm_lang, "train"]) / t.batch_size))
             bar.set_description(f"warm start {warm_lang}")
             curves += trainer.classify(0, [warm_lang], "warm", bar)
-        on_epoch_end(0)
+        on_epoch_end(0, None)
         first, last = 1, 0
     for epoch in range(first, t.epochs + 1):
         if best.stop(epoch, t.patience):
@@ -276,6 +277,6 @@ def fit(trainer: Trainer, langs: list[str], warm_lang: str | None, best: Selecti
         score, valid, rows = trainer.validate(epoch, langs)
         curves += rows
         best.update(epoch, score, valid, trainer.model)
-        on_epoch_end(epoch)
+        on_epoch_end(epoch, score)
         last = epoch
     return last

@@ -67,7 +67,7 @@ def train_killed_after(cfg: RunConfig, out, ds: Dataset, epoch: int) -> None:
     class Killed(Exception):
         pass
 
-    def kill(done: int) -> None:
+    def kill(done: int, score: float | None) -> None:
         if done == epoch:
             raise Killed
 

@@ -439,7 +439,7 @@ def _epoch_worker(rank: int, world: int, port: int, cfg: RunConfig, out: str) ->
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        train_and_evaluate(cfg, Path(out) / "run", progress=False, on_epoch_end=lambda epoch: stamps.append(time.perf_counter()))
+        train_and_evaluate(cfg, Path(out) / "run", progress=False, on_epoch_end=lambda epoch, score: stamps.append(time.perf_counter()))
     finally:
         if world > 1:
             dist.destroy_process_group()
