@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +166,11 @@ def run_tune(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], trial
     todo = max(trials - len(finished), 0)
     t0 = time.perf_counter()
     if todo:
-        study.optimize(objective(cfg, files, overrides, data, out, settings, optuna), n_trials=todo,
-                       timeout=None if minutes is None else minutes * 60, show_progress_bar=progress, catch=())
+        try:
+            study.optimize(objective(cfg, files, overrides, data, out, settings, optuna), n_trials=todo,
+                           timeout=None if minutes is None else minutes * 60, show_progress_bar=progress, catch=())
+        finally:  # wall time over every part of a resumed search, for the record
+            study.set_user_attr("wall_seconds", study.user_attrs.get("wall_seconds", 0.0) + time.perf_counter() - t0)
     return write_outputs(study, cfg, files, settings, out, time.perf_counter() - t0)
 
 
@@ -199,12 +205,16 @@ def write_outputs(study: Any, cfg: RunConfig, files: list[Path], settings: list[
               + (f" (current settings, trial 0: {float(default['valid_f1'].iloc[0]):.4f})" if len(default) else "")
               + f".\n# Layer it on the profile: --profile {cfg.profile} --params {out / 'best.yaml'}\n")
     write_text(out / "best.yaml", header + yaml.safe_dump(nested, sort_keys=False))
+    wall = study.user_attrs.get("wall_seconds", seconds)
     write_table(table, out, "trials", "Tuning trials (validation F1; the test split is never read)",
-                "Trial 0 holds the settings the search started from; pruned trials show their best epoch so far.")
+                f"Profile {cfg.profile}, languages {', '.join(cfg.languages)}, sampler seed {cfg.seed}; {len(table)} trials in "
+                f"{wall / 60:.1f} min wall time on {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+                f"{datetime.now(timezone.utc):%Y-%m-%d}. Trial 0 holds the settings the search started from; pruned "
+                "trials show their best epoch so far.", digits=4)
     save(plot_tune_trials(table), out / "trials.png")
     extra = " ".join(f"--params {f}" for f in files[2:]) if len(files) > 2 else ""
     command = f"python -m mlsearch grid --profile {cfg.profile} {extra} --params {out / 'best.yaml'}".replace("  ", " ")
     return {"best_trial": int(best["trial"]), "best_valid_f1": float(best["valid_f1"]),
             "default_valid_f1": float(default["valid_f1"].iloc[0]) if len(default) else None,
-            "trials": len(table), "pruned": int((table["state"] == "pruned").sum()), "seconds": seconds,
+            "trials": len(table), "pruned": int((table["state"] == "pruned").sum()), "seconds": seconds, "wall_seconds": wall,
             "best": nested, "folder": out, "command": command}
