@@ -422,7 +422,8 @@ def execute(plan: Plan, options: RunOptions | None = None, dry_run: bool = False
     if options.shard:
         print(f"shard {options.shard[0]}/{options.shard[1]}: {len(cells)} of the {plan.what}'s cells")
     todo = [c for c in cells if not plan.is_complete(c)]
-    print(f"{plan.label} ({device}): {len(cells)} cells, {len(cells) - len(todo)} complete → {plan.root}")
+    seeds = len(plan.timing.get("seeds", [])) or "?"
+    print(f"{plan.label} ({device}): {len(cells)} cells × {seeds} seeds, {len(cells) - len(todo)} complete → {plan.root}")
     if dry_run:
         for c in cells:
             print(f"  {'todo' if c in todo else 'done'}  {c.name}")
