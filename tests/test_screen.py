@@ -1,0 +1,26 @@
+"""tools/screen: the validation table of a screen, read from its runs' metrics.json (no test number)."""
+
+import json
+
+import pytest
+
+from mlsearch.tools import screen
+
+
+def _run(out, name, lang, f1, test_f1=0.99):
+    d = out / name / "benchmark" / "quick" / "runs" / lang / "seed0"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({"valid": {lang: {"f1": f1, "threshold": 0.5}}, "best_epoch": 3,
+                                                "eval": {lang: {"f1": test_f1}}}))
+
+
+def test_table_means_validation_f1_per_candidate_and_dataset(tmp_path):
+    _run(tmp_path, "wide-s1-x1", "en", 0.6)
+    _run(tmp_path, "wide-s1-x1", "de", 0.8)
+    _run(tmp_path, "wide-s2-x4", "en", 0.9)
+    _run(tmp_path, "small-s1-x1", "en", 0.5, test_f1=1.0)
+    t = screen.table(tmp_path)
+    assert list(t.index) == ["wide", "small"]  # best mean first
+    assert t.loc["wide", "s1 x1"] == pytest.approx(0.7) and t.loc["wide", "s2 x4"] == pytest.approx(0.9)
+    assert t.loc["wide", "mean"] == pytest.approx(0.8) and t.loc["small", "mean"] == pytest.approx(0.5)  # test F1 unread
+    assert screen.folder(tmp_path, "wide", 2, 4.0).name == "wide-s2-x4"
