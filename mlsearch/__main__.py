@@ -187,7 +187,9 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(gpu_check_options: bool = True) -> argparse.ArgumentParser:
+    """The command line; ``gpu_check_options=False`` leaves out gpu-check's options, whose module
+    imports torch (start-up time: every other command reports a bad parameter in a second)."""
     parser = argparse.ArgumentParser(prog="python -m mlsearch", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -240,9 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("gpu-check", help="tests, bench, one full cell and the grid under one deadline, for a short GPU session")
-    from mlsearch.tools.gpucheck import add_arguments as add_gpu_check_arguments
+    if gpu_check_options:
+        from mlsearch.tools.gpucheck import add_arguments as add_gpu_check_arguments
 
-    add_gpu_check_arguments(p)
+        add_gpu_check_arguments(p)
     p.set_defaults(func=cmd_gpu_check)
     return parser
 
@@ -253,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         # argparse's REMAINDER drops options that come first (bench --configs …): pass them on untouched
         args = argparse.Namespace(func=cmd_bench, rest=argv[1:])
     else:
-        args = build_parser().parse_args(argv)
+        args = build_parser(gpu_check_options=argv[:1] == ["gpu-check"]).parse_args(argv)
     try:
         return args.func(args)
     except MlsearchError as exc:

@@ -222,3 +222,13 @@ def test_output_into_a_closed_pipe_is_not_a_traceback():
     proc.stdout.close()  # the reader is gone before anything is written
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
+def test_a_bad_parameter_is_reported_before_torch_is_imported(tmp_path):
+    """Start-up time: every command but gpu-check reports a bad parameter without importing torch."""
+    code = ("import sys; from mlsearch.__main__ import main; "
+            "code = main(['train', '--profile', 'tiny', '--set', 'train.epoch=3']); "
+            "print(code, 'torch' in sys.modules)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "False"], proc.stdout + proc.stderr[-2000:]

@@ -11,9 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlsearch.cells import parse_shard, shard_of
+from mlsearch.cells import RunOptions, parse_shard, shard_of
+from mlsearch.config import load_config, profile_files
 from mlsearch.errors import ConfigError, MlsearchError
+from mlsearch.experiments import run_grid
 from mlsearch.runlock import LOCK_NAME, run_lock
+from mlsearch.tables import write_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,29 +67,45 @@ def test_lock_leaves_no_empty_folders_behind(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
-def _grid(results: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mlsearch", "grid", "--profile", "tiny", "--inline", "-j", "1",
-                             "--set", f"results_dir={results}", *extra], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+#: Three cells (en+de, en, de; one seed): shards of 2 and 1 cells by cost.
+GRID = {"grid.languages": ["en", "de"], "grid.max_languages": 2}
+
+
+def _grid(results: Path, cache: Path, *extra: str) -> subprocess.Popen:
+    sets = [a for s in (f"results_dir={results}", f"data.cache_dir={cache}", "grid.languages=[en,de]", "grid.max_languages=2")
+            for a in ("--set", s)]
+    return subprocess.Popen([sys.executable, "-m", "mlsearch", "grid", "--profile", "tiny", "--inline", "-j", "1", *sets, *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _in_this_process(results: Path, cache: Path, options: RunOptions) -> Path:
+    """The same grid run by this process (``python -m mlsearch grid`` without the process start)."""
+    overrides = {"results_dir": str(results), "data.cache_dir": str(cache), **GRID}
+    return run_grid(load_config(profile_files("tiny"), overrides), profile_files("tiny"), overrides, jobs=1, options=options)
 
 
 @pytest.mark.slow
-def test_two_shards_in_two_processes_give_the_tables_of_one_process(tmp_path):
-    one, two = tmp_path / "one", tmp_path / "two"
-    jobs = [_grid(two, "--shard", "1/2"), _grid(two, "--shard", "2/2"), _grid(one)]
+def test_two_shards_in_two_processes_give_the_tables_of_one_process(tmp_path, capsys):
+    one, two, cache = tmp_path / "one", tmp_path / "two", tmp_path / "cache"
+    jobs = [_grid(two, cache, "--shard", "1/2"), _grid(two, cache, "--shard", "2/2")]
+    # while the shards start: the whole grid in one process, trained the same way (inline); its tables
+    # are what the grid's analysis (notebook 03) writes, write_tables
+    write_tables(_in_this_process(one, cache, RunOptions(inline=True, train_only=True)))
     outs = [j.communicate(timeout=600)[0] for j in jobs]
-    assert [j.returncode for j in jobs] == [0, 0, 0], outs
+    assert [j.returncode for j in jobs] == [0, 0], outs
     assert "shard 1/2 done" in outs[0] and not (two / "benchmark" / "tiny" / "tables").exists()
-    final = _grid(two)
-    out = final.communicate(timeout=600)[0]
-    assert final.returncode == 0, out
+    capsys.readouterr()
+    _in_this_process(two, cache, RunOptions(inline=True))  # the final run, without --shard
+    out = capsys.readouterr().out
     assert "0 cells run" in out  # the final run trains nothing
     drop = ["train_seconds", "origin"]
     a = pd.read_csv(one / "benchmark" / "tiny" / "tables" / "f1.csv").drop(columns=drop)
     b = pd.read_csv(two / "benchmark" / "tiny" / "tables" / "f1.csv").drop(columns=drop)
+    assert len(a) == 4  # en+de on en and de, en, de
     pd.testing.assert_frame_equal(a, b)
     shards = sorted(p.name for p in (two / "benchmark" / "tiny").glob("timing*.json"))
     assert shards == ["timing.json", "timing.shard1of2.json", "timing.shard2of2.json"]  # the final run: analysis only
     records = [json.loads((two / "benchmark" / "tiny" / n).read_text()) for n in shards]
-    assert records[0]["cells_run"] == 0 and records[1]["cells_run"] + records[2]["cells_run"] == 7
+    assert records[0]["cells_run"] == 0 and records[1]["cells_run"] + records[2]["cells_run"] == 3
+    assert min(records[1]["cells_run"], records[2]["cells_run"]) == 1  # each shard trained its share
     assert not list((two / "benchmark" / "tiny" / "runs").rglob(LOCK_NAME))
