@@ -110,9 +110,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
+    cfg, files = config_from_args(args)  # before importing torch: a bad parameter fails in a second
+
     from mlsearch.experiments import run_grid
 
-    cfg, files = config_from_args(args)
     run_grid(cfg, files, overrides=parse_sets(args.set or []), jobs=args.jobs, options=run_options(args))
     return 0
 

@@ -76,6 +76,7 @@ def test_every_neural_kind_trains_and_records_its_config(kind: str, tmp_path: Pa
     assert ("warm" in phases) == saved["train"]["warm_start"]
 
 
+@pytest.mark.slow  # three models
 def test_tfidf_writes_the_method_schema_and_is_deterministic(tmp_path: Path) -> None:
     ds = make_dataset(("en", "de"))
     method = train_and_evaluate(tiny_config(["en", "de"], **{"train.epochs": 1}), tmp_path / "m", ds, progress=False)

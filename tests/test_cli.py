@@ -224,10 +224,11 @@ def test_output_into_a_closed_pipe_is_not_a_traceback():
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
 
 
-def test_a_bad_parameter_is_reported_before_torch_is_imported(tmp_path):
-    """Start-up time: every command but gpu-check reports a bad parameter without importing torch."""
+@pytest.mark.parametrize("command", ["train", "grid"])
+def test_a_bad_parameter_is_reported_before_torch_is_imported(tmp_path, command):
+    """Start-up time: a command reports a bad parameter without importing torch (gpu-check's options do)."""
     code = ("import sys; from mlsearch.__main__ import main; "
-            "code = main(['train', '--profile', 'tiny', '--set', 'train.epoch=3']); "
+            f"code = main([{command!r}, '--profile', 'tiny', '--set', 'train.epoch=3']); "
             "print(code, 'torch' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)

@@ -170,6 +170,7 @@ def lexical_dataset(n_words: int = 300, queries: int = 150, candidates: int = 5,
     return Dataset("lexical", ["en"], pairs, empty, empty.copy())
 
 
+@pytest.mark.slow  # about 3 s
 def test_monolingual_method_learns_a_small_lexical_task(tmp_path):
     """A learning test, not a timed one: the default monolingual method must clearly beat calling
     every pair a match (F1 1/3 here), on test words it has mostly never seen."""

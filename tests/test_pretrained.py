@@ -186,6 +186,7 @@ def test_bad_pretrained_names_are_one_line_errors(tmp_path, monkeypatch):
         tiny_config(["en"], **{"model.freeze_layers": 1})
 
 
+@pytest.mark.slow  # three trainings
 def test_a_killed_pretrained_run_resumes_to_the_same_numbers(tmp_path, monkeypatch):
     folder = _checkpoint("xlmr", tmp_path / "xlmr")
     ds = make_dataset(LANGS, queries=8)

@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_budget_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="budget must be positive"):
         RunOptions(budget=0)
+
+
+@pytest.mark.slow  # the grid command imports torch before it reads --budget
+def test_a_negative_budget_is_a_one_line_error_of_the_grid_command() -> None:
     out = subprocess.run([sys.executable, "-m", "mlsearch", "grid", "--profile", "tiny", "--budget", "-5"],
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2 and "budget must be positive" in out.stderr and "Traceback" not in out.stderr

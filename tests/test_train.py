@@ -14,6 +14,7 @@ from mlsearch.run import train_and_evaluate
 torch.set_num_threads(1)
 
 
+@pytest.mark.slow  # about 4 s: 200 queries, 12 epochs
 def test_learns_a_separable_task(tmp_path):
     ds = make_dataset(("en",), queries=200, n_words=6)
     over = {"train.epochs": 12, "train.batch_size": 32, "model.d_model": 32, "model.proj_dim": 32}
@@ -24,6 +25,7 @@ def test_learns_a_separable_task(tmp_path):
     assert m["warm_start_language"] == "en" and 1 <= m["best_epoch"] <= 12
 
 
+@pytest.mark.slow  # three models
 def test_run_folder_and_same_seed_gives_identical_metrics_bytes(tmp_path):
     ds = make_dataset(("en", "de"))
     cfg = tiny_config(["de", "en"], **{"model.dropout": 0.1})
@@ -49,6 +51,7 @@ def test_run_folder_and_same_seed_gives_identical_metrics_bytes(tmp_path):
     assert m2["eval"] != m["eval"]
 
 
+@pytest.mark.slow  # five models
 def test_warm_start_language_is_seeded_and_recorded(tmp_path):
     ds = make_dataset(("en", "de", "fr"), queries=8)
     seen = set()
@@ -114,6 +117,7 @@ def test_nan_loss_is_a_training_error_and_keeps_last_checkpoint(tmp_path, monkey
     assert meta["epoch"] == 0 and not (tmp_path / "metrics.json").exists()
 
 
+@pytest.mark.slow  # three trainings
 def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
     ds = make_dataset(("en", "de"), queries=12)
     cfg = tiny_config(["en", "de"], **{"train.epochs": 4, "model.dropout": 0.1})
@@ -179,6 +183,7 @@ def test_ablations_are_config_switches(tmp_path, three_languages, over):
         assert {"align_query", "align_product"} <= _phases(default_dir)
 
 
+@pytest.mark.slow  # three models
 def test_rarely_set_training_keys_do_what_they_say(tmp_path, three_languages, monkeypatch):
     """train.select_on, warm_start_epochs, align_weight and weight_decay (no profile sets them)."""
     ds, default_dir, _ = three_languages
