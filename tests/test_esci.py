@@ -271,3 +271,18 @@ def test_folder_is_a_file_and_corrupt_parquet(tmp_path):
     (tmp_path / "esci" / EXAMPLES).write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
     with pytest.raises(DataError, match=f"cannot read {EXAMPLES}.*re-download it"):
         load(tmp_path / "esci")
+
+
+def test_a_file_whose_labels_are_all_exact_is_refused_before_training(tmp_path):
+    """Every judgement E: a model would learn nothing and score what "everything matches" scores."""
+    from mlsearch.config import load_config, profile_files
+    from mlsearch.run import train_and_evaluate
+
+    examples, products = esci_frames()
+    write_esci(tmp_path / "esci", examples.assign(esci_label="E"), products)
+    ds = load(tmp_path / "esci", languages=["en"])
+    cfg = load_config(profile_files("tiny"), {"languages": ["en"], "data.languages": ["en"], "train.device": "cpu",
+                                              "results_dir": str(tmp_path / "results")})
+    with pytest.raises(DataError, match="'en': every train pair has label 1"):
+        train_and_evaluate(cfg, tmp_path / "run", ds, progress=False)
+    assert not (tmp_path / "run" / "metrics.json").exists()
