@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from mlsearch import study as st
+from mlsearch.cells import RunOptions
 from mlsearch.config import load_config, profile_files
 from mlsearch.data.benchmark import generate
 from mlsearch.data.subsample import subsample
@@ -206,7 +207,7 @@ def test_point_names_round_trip():
 @pytest.mark.slow
 def test_study_runs_cells_with_papermill_then_notebook_05_and_resumes(tmp_path, capsys):
     """The real path of `make study` on a tiny study: cells through notebook 02, tables, figures,
-    report and timing record; a rerun (in this process) trains nothing and keeps the record of the real run."""
+    report and timing record; a rerun trains nothing and keeps the record of the real run."""
     study = tmp_path / "s.yaml"
     study.write_text("profile: tiny\nseeds: [0]\nsweeps: [alignment]\nalignment:\n  product_share: [0]\n  query_share: []\n")
     results = tmp_path / "results"
@@ -224,7 +225,9 @@ def test_study_runs_cells_with_papermill_then_notebook_05_and_resumes(tmp_path, 
     assert set(table["product_share"]) == {0.0, 1.0} and table["seeds"].eq(1).all()
     assert sorted(p.name for p in (root / "figures").iterdir()) == ["gain_vs_alignment.png"]  # only what ran
     capsys.readouterr()
-    st.run_study(st.load_study(study), study, str(results), jobs=2, extra=two)  # what the same command runs
+    # the same command again, in this process and without the analysis (a rerun's analysis, notebook 05
+    # once more, is test_study_in_parts_inline_then_analysed's last part)
+    st.run_study(st.load_study(study), study, str(results), jobs=2, extra=two, options=RunOptions(train_only=True))
     assert "0 cells run, 4 skipped" in capsys.readouterr().out
     assert json.loads((root / "timing.json").read_text()) == timing
 
@@ -234,7 +237,6 @@ def test_study_in_parts_inline_then_analysed(tmp_path, monkeypatch):
     """A study run in parts: --inline --train-only with a budget trains one cell, a second part the
     rest (the record keeps both parts), a plain rerun only analyses (notebook 05) and keeps the record."""
     from mlsearch import cells
-    from mlsearch.cells import RunOptions
 
     study = tmp_path / "s.yaml"
     study.write_text("profile: tiny\nseeds: [0]\nsweeps: [alignment]\nalignment:\n  product_share: [0]\n  query_share: []\n")
