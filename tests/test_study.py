@@ -138,15 +138,17 @@ def test_bad_study_files_are_config_errors(tmp_path, text, message):
 
 
 @pytest.mark.slow
-def test_cli_study_dry_run_and_errors(tmp_path):
-    run = [sys.executable, "-m", "mlsearch", "study", "--profile", "tiny", "--set", f"results_dir={tmp_path}"]
-    ok = subprocess.run([*run, "--dry-run"], capture_output=True, text=True, cwd=ROOT)
+def test_cli_study_dry_run_and_errors(tmp_path, capsys):
+    """The dry run as a user runs it (a process); the two error lines from the same main() in this
+    process (a process each would cost seconds of imports to print one line)."""
+    from mlsearch.__main__ import main
+
+    run = ["study", "--profile", "tiny", "--set", f"results_dir={tmp_path}"]
+    ok = subprocess.run([sys.executable, "-m", "mlsearch", *run, "--dry-run"], capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     assert "14 cells × 2 seeds" in ok.stdout and "todo  x1/en+de+fr" in ok.stdout
-    bad = subprocess.run([*run, "--sweeps", "size,bogus"], capture_output=True, text=True, cwd=ROOT)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown sweep(s)")
-    missing = subprocess.run([*run[:4], "--profile", "nope"], capture_output=True, text=True, cwd=ROOT)
-    assert missing.returncode == 2 and "no study file" in missing.stderr
+    assert main([*run, "--sweeps", "size,bogus"]) == 2 and capsys.readouterr().err.startswith("error: unknown sweep(s)")
+    assert main([*run[:1], "--profile", "nope"]) == 2 and "no study file" in capsys.readouterr().err
 
 
 def test_a_run_of_other_settings_is_never_reused(tmp_path):
