@@ -49,7 +49,7 @@ test: $(STAMP)
 	$(BIN)/python -m mlsearch.tools.nbtest build/nbtest
 	$(BIN)/python -m pytest tests build/nbtest --nbval-lax -q -p no:cacheprovider
 
-# The edit loop: unit tests on tiny data (no grids, notebooks or extra processes).
+# The edit loop: unit tests on tiny data and the command line's error lines (no grids, notebooks or processes that import torch).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow and not gpu" -q -p no:cacheprovider
 
