@@ -1,8 +1,12 @@
 """A grid killed with SIGKILL mid-training resumes: finished cells are skipped, the running cell
-continues from its last checkpoint, and the tables equal those of an uninterrupted grid (CPU, same seeds).
+continues from its last checkpoint, and the runs and their tables equal those of an uninterrupted grid
+(CPU, same seeds).
 
 Three cells (en+de, en, de; one seed) of the tiny profile, run with ``python -m mlsearch grid`` in
-its own process group, as ``kill -9 -<pgid>`` would hit it from a shell.
+its own process group, as ``kill -9 -<pgid>`` would hit it from a shell. The resumed and the
+uninterrupted grid train only (``--train-only``); both tables come from ``write_tables``, what the
+grid's notebook 03 writes (an analysis after a grid that skipped complete cells: test_shard.py and
+test_experiments.py).
 """
 
 from __future__ import annotations
@@ -74,7 +78,6 @@ def test_killed_grid_resumes_to_the_same_tables(tmp_path, request):
     first = runs / "en+de" / "seed0"  # largest language set first
     # the uninterrupted grid to compare with, in a process of its own while the other is killed and
     # resumed: the same cells trained inline (no notebook kernels; test_run_options: the same runs)
-    # and no analysis (its tables: write_tables below, what notebook 03 writes)
     whole = start_grid(tmp_path, tmp_path / "whole", "whole.txt", "--inline", "--train-only")
     request.addfinalizer(lambda: stop(whole))  # when the test fails before it ends
     proc = start_grid(tmp_path, tmp_path / "killed", "killed.txt")
@@ -103,7 +106,7 @@ def test_killed_grid_resumes_to_the_same_tables(tmp_path, request):
     done_at = (first / "metrics.json").stat().st_mtime_ns
     epoch_at_kill = json.loads(sidecar)["epoch"]
 
-    finish(start_grid(tmp_path, tmp_path / "killed", "resumed.txt"))
+    finish(start_grid(tmp_path, tmp_path / "killed", "resumed.txt", "--train-only"))
     timing = json.loads((tmp_path / "killed" / "benchmark" / "tiny" / "timing.json").read_text())
     assert (timing["cells_skipped"], timing["cells_run"], timing["cells_failed"]) == (1, 2, [])
     assert (first / "metrics.json").stat().st_mtime_ns == done_at  # not rerun
@@ -111,7 +114,8 @@ def test_killed_grid_resumes_to_the_same_tables(tmp_path, request):
     assert info["resumed_from_epoch"] is not None and info["resumed_from_epoch"] >= epoch_at_kill
 
     finish(whole)
-    write_tables(tmp_path / "whole" / "benchmark" / "tiny")
+    for results in ("killed", "whole"):
+        write_tables(tmp_path / results / "benchmark" / "tiny")
     for model in ("en+de", "en", "de"):
         got = (runs / model / "seed0" / "metrics.json").read_bytes()
         assert got == (tmp_path / "whole" / "benchmark" / "tiny" / "runs" / model / "seed0" / "metrics.json").read_bytes(), model
