@@ -50,6 +50,8 @@ _OMITTED_AT_DEFAULT = {
     ("model", "keep_layers"): 0,
     ("model", "freeze_embeddings"): False,
     ("model", "freeze_layers"): 0,
+    ("model", "prefix_cache"): True,
+    ("model", "architecture"): "two_tower",
     ("train", "pretrained_lr"): 0.0,
 }
 

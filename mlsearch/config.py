@@ -95,6 +95,9 @@ class DataConfig:
 class ModelConfig:
     """Encoders and classifier. The paper gives no sizes; ours are small (limited data per language)."""
 
+    #: ``two_tower``: the paper's query and title encoders; ``cross``: one encoder reads query and title as
+    #: one sequence (kind ``cross``, a baseline; see mlsearch/model.py CrossModel).
+    architecture: Literal["two_tower", "cross"] = "two_tower"
     #: ``per_language``: the paper's 2 encoders per language; ``shared``: one query and one title
     #: encoder for all languages (baseline 4).
     encoders: Literal["per_language", "shared"] = "per_language"
@@ -156,6 +159,9 @@ class ModelConfig:
     freeze_embeddings: bool = False
     #: With ``pretrained``: freeze the first k transformer layers (0: none).
     freeze_layers: int = 0
+    #: With ``pretrained``, ``freeze_embeddings`` and ``freeze_layers``: compute the frozen layers once per
+    #: text and train only the layers above (mlsearch/prefix.py); false: run them every step.
+    prefix_cache: bool = True
 
 
 @dataclass
@@ -297,6 +303,11 @@ class RunConfig:
             raise ConfigError(
                 "train.pretrain_epochs pre-trains encoders built from scratch; model.pretrained names a pre-trained one",
                 "train.pretrain_epochs", "set train.pretrain_epochs=0 or drop model.pretrained",
+            )
+        if self.model.architecture == "cross" and (self.train.alignment != "none" or self.train.pretrain_epochs):
+            raise ConfigError(
+                "a cross-encoder (model.architecture: cross) has no query or title vectors to align or pre-train",
+                "model.architecture", "set train.alignment=none and train.pretrain_epochs=0, or use two_tower",
             )
         if self.model.pretrained and self.model.subword_buckets:
             raise ConfigError(
@@ -512,7 +523,7 @@ def load_config(
     """Build a validated RunConfig from layered YAML files and dotted overrides."""
     raw: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for f, layer in (pair for path in files or [] for pair in _layers(Path(path))):
+    for f, layer in (pair for path in files or [] for pair in params_layers(Path(path))):
         for key in _flat_keys(layer):
             sources[key] = str(f)
         raw = merge(raw, layer)
@@ -524,7 +535,7 @@ def load_config(
     return from_dict(raw, sources).validate()
 
 
-def _layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+def params_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
     """A params file as ``(file, mapping)`` layers: first the files its ``include:`` list names
     (relative to its folder, in order, each with its own includes), then its own keys."""
     layer = read_yaml(path)
@@ -535,7 +546,7 @@ def _layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[st
         raise ConfigError("params files include each other in a circle", str(path), "remove one of the includes")
     out = []
     for name in includes:
-        out += _layers(path.parent / name, (*seen, path.resolve()))
+        out += params_layers(path.parent / name, (*seen, path.resolve()))
     return [*out, (path, layer)]
 
 

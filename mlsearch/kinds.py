@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlsearch.config import RunConfig, TrainConfig, dotted_to_nested, find_params_dir, from_dict, merge, read_yaml
+from mlsearch.config import RunConfig, TrainConfig, dotted_to_nested, find_params_dir, from_dict, merge, params_layers
 from mlsearch.errors import ConfigError
 
 
@@ -35,9 +35,10 @@ class Kind:
 
 def overlay(name: str) -> dict[str, Any]:
     """The dotted keys of ``params/overlays/<name>.yaml``: a config overlay shared by a kind and a profile."""
-    path = find_params_dir() / "overlays" / f"{name}.yaml"
-    raw = read_yaml(path)
-    return {key: value for key, value in _flat(raw).items() if key != "include"}
+    raw: dict[str, Any] = {}
+    for _, layer in params_layers(find_params_dir() / "overlays" / f"{name}.yaml"):  # its includes first
+        raw = merge(raw, layer)
+    return _flat(raw)
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -60,6 +61,11 @@ KINDS: dict[str, Kind] = {
     "e5_frozen": Kind(trainer="e5", description="frozen multilingual-e5-small sentence vectors + shared Hadamard→MLP classifier"),
     # sized for 2 CPU cores; `python -m mlsearch pretrained e5-small` makes models/e5-small (docs/choices.md#kind-e5)
     "e5": Kind(E5_CPU, description="the method, every encoder started from multilingual-e5-small (first 2 layers, token table frozen)"),
+    # all 12 layers of e5-small, the bottom 10 cached (mlsearch/prefix.py); docs/choices.md#kind-e5_full
+    "e5_full": Kind(overlay("e5_full"), description="the method from the whole multilingual-e5-small (bottom 10 layers "
+                                                    "frozen and cached, top 2 trained), joint recipe chosen on validation"),
+    "cross": Kind(overlay("cross"), description="cross-encoder: query and title as one sequence through the whole "
+                                                "multilingual-e5-small (top 2 layers trained), a head on the pooled vector"),
     "shared": Kind({"model.encoders": "shared", "model.shared_vocab": True},
                    description="one query and one title encoder for all languages, one vocabulary"),
     # ---- the paper's bare model, and each of the levers that make it learn, turned off one at a time

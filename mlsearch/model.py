@@ -36,6 +36,8 @@ from torch import nn
 from transformers import BertConfig, BertModel
 
 from mlsearch.config import ModelConfig, RunConfig
+from mlsearch.errors import ConfigError
+from mlsearch.prefix import frozen_prefix, run_layers, top_only, uses_cache
 from mlsearch.pretrained import hidden_size, load_body
 from mlsearch.specials import PAD_ID
 
@@ -105,9 +107,15 @@ class TextEncoder(nn.Module):
         self, cfg: ModelConfig, vocab_size: int, max_len: int, tokens: list[str] | None = None, kept: list[int] | None = None
     ) -> None:
         super().__init__()
+        self.prefix = None
         if cfg.pretrained:
             # a copy of the checkpoint whose token table holds the rows ``kept`` (mlsearch/pretrained.py)
-            self.bert = load_body(cfg, kept if kept is not None else list(range(vocab_size)))
+            kept = kept if kept is not None else list(range(vocab_size))
+            self.bert = load_body(cfg, kept)
+            if uses_cache(cfg):  # the frozen bottom runs once per text (mlsearch/prefix.py); the copy keeps the top
+                self.prefix = frozen_prefix(cfg.pretrained, cfg.freeze_layers)
+                self.bert = top_only(self.bert, cfg.freeze_layers)
+                self.register_buffer("kept", torch.tensor(kept, dtype=torch.long), persistent=False)
         else:
             config = BertConfig(
                 vocab_size=vocab_size,
@@ -144,7 +152,13 @@ class TextEncoder(nn.Module):
         ``model.interaction``; the pooled vector is what the classifier and alignment see.
         """
         mask = ids != PAD_ID
-        hidden = self.bert(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        if self.prefix is not None:
+            bottom = self.prefix(self.kept[ids], mask)
+            hidden = run_layers(self.bert.encoder.layer, self.bert.config, bottom, mask)
+        else:
+            offset = getattr(self.bert, "position_offset", None)  # a RoBERTa-like checkpoint's (pretrained.load_body)
+            extra = {} if offset is None else {"position_ids": mask.long().cumsum(1) * mask + offset}
+            hidden = self.bert(input_ids=ids, attention_mask=mask.long(), **extra).last_hidden_state
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
@@ -159,13 +173,7 @@ class Classifier(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.combine = cfg.combine
-        width = cfg.proj_dim * (2 if cfg.combine == "concat" else 1)
-        layers: list[nn.Module] = []
-        for hidden in cfg.classifier_hidden:
-            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(cfg.dropout)]
-            width = hidden
-        layers.append(nn.Linear(width, 1))
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = mlp(cfg.proj_dim * (2 if cfg.combine == "concat" else 1), cfg)
         self.similarity = cfg.similarity
         if cfg.similarity != "none":
             # the weight of Σ(q ⊙ t) in the logit, learned; cosine starts at 5 (cos ∈ [−1, 1])
@@ -192,6 +200,16 @@ class Classifier(nn.Module):
         elif self.similarity == "cosine":
             logit = logit + self.sim_weight * F.cosine_similarity(q.float(), t.float(), dim=-1).to(logit.dtype)
         return logit
+
+
+def mlp(width: int, cfg: ModelConfig) -> nn.Sequential:
+    """``classifier_hidden`` layers (ReLU, dropout) from ``width`` to one logit."""
+    layers: list[nn.Module] = []
+    for hidden in cfg.classifier_hidden:
+        layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(cfg.dropout)]
+        width = hidden
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
 
 
 class TokenMatch(NamedTuple):
@@ -262,7 +280,7 @@ class MatchModel(nn.Module):
             # Same tokenizer on both sides of a language: one token table lets a word in the query
             # and the same word in a title start from the same vector (see ModelConfig); one
             # projection keeps them the same after it.
-            if cfg.tie_embeddings:
+            if cfg.tie_embeddings and self.query[k].prefix is None:
                 self.title[k].bert.embeddings.word_embeddings = self.query[k].bert.embeddings.word_embeddings
             if cfg.tie_projection:
                 self.title[k].proj = self.query[k].proj
@@ -283,8 +301,12 @@ class MatchModel(nn.Module):
     def forward(self, lang: str, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
         """Match logits ``[B]`` for query–title pairs of one language."""
         k = self.key(lang)
-        encoders = LanguageEncoders(self.query[k], self.title[k])
-        return match_logits(encoders, self.classifier, query_ids, title_ids, self.cfg.interaction != "none")
+        return self.pair_logits(LanguageEncoders(self.query[k], self.title[k]), self.classifier, query_ids, title_ids)
+
+    def pair_logits(self, encoders: nn.Module, classifier: nn.Module, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
+        """Logits through ``encoders`` (one language's, or their DDP wrapper) and ``classifier``: what the
+        training step calls, so the loop never asks which architecture it trains."""
+        return match_logits(encoders, classifier, query_ids, title_ids, self.cfg.interaction != "none")
 
 
 class LanguageEncoders(nn.Module):
@@ -325,6 +347,60 @@ def match_logits(
     return classifier(q, t, token_match(q_tok, q_mask, t_tok, t_mask))
 
 
+class CrossModel(nn.Module):
+    """``model.architecture: cross`` (kind ``cross``), a cross-encoder: query and title read as one sequence.
+
+        <s> query </s> title </s> ─▶ encoder[lang] ─▶ pooled ─▶ MLP ─▶ logit
+
+    What a practitioner picks instead of two towers: every layer sees both texts, but every pair costs
+    a forward pass (two towers encode each title once). The pair is joined from the query's and the
+    title's ids (:func:`join_pair`), so data, batches and selection are the two-tower model's. No
+    alignment: there are no separate query and title vectors to pull together.
+    """
+
+    def __init__(self, cfg: ModelConfig, vocab_sizes: dict[str, int], vocabs: dict[str, list[str]] | None = None,
+                 kept: dict[str, list[int]] | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        vocabs, kept = vocabs or {}, kept or {}
+        length = cfg.query_len + cfg.title_len
+        self.pair = nn.ModuleDict({k: TextEncoder(cfg, v, length, vocabs.get(k), kept.get(k)) for k, v in sorted(vocab_sizes.items())})
+        self.classifier = mlp(cfg.proj_dim, cfg)
+
+    def key(self, lang: str) -> str:
+        return SHARED if self.cfg.encoders == "shared" else lang
+
+    def language_encoders(self) -> dict[str, nn.Module]:
+        return dict(self.pair)
+
+    def encode(self, lang: str, side: str, ids: torch.Tensor) -> torch.Tensor:
+        raise ConfigError("a cross-encoder has no query or title vectors of its own", "model.architecture",
+                          "score pairs with Scorer.score, or use a two-tower model for vectors")
+
+    def pair_logits(self, encoder: nn.Module, classifier: nn.Module, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
+        return classifier(encoder(join_pair(query_ids, title_ids))).squeeze(-1)
+
+    def forward(self, lang: str, query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
+        return self.pair_logits(self.pair[self.key(lang)], self.classifier, query_ids, title_ids)
+
+
+def join_pair(query_ids: torch.Tensor, title_ids: torch.Tensor) -> torch.Tensor:
+    """``[B, Lq]`` + ``[B, Lt]`` right-padded ids → one right-padded row per pair: the query's tokens,
+    then the title's without its first (start) token: ``<s> q </s> t </s>`` with a checkpoint's
+    tokenizer, ``[CLS] q t`` with one trained here."""
+    lq = (query_ids != PAD_ID).sum(1)
+    lt = (title_ids != PAD_ID).sum(1).clamp_min(1) - 1
+    width = max(int((lq + lt).max()), 1) if len(lq) else 1
+    out = torch.zeros(len(lq), width, dtype=query_ids.dtype, device=query_ids.device)
+    cols = torch.arange(query_ids.shape[1], device=query_ids.device)
+    rows, at = torch.nonzero(cols[None] < lq[:, None], as_tuple=True)
+    out[rows, at] = query_ids[rows, at]
+    cols = torch.arange(max(title_ids.shape[1] - 1, 0), device=title_ids.device)
+    rows, at = torch.nonzero(cols[None] < lt[:, None], as_tuple=True)
+    out[rows, lq[rows] + at] = title_ids[rows, at + 1]
+    return out
+
+
 def tokenizer_key(cfg: RunConfig, lang: str) -> str:
     """One tokenizer per language, or one for all (shared vocabulary; a pretrained checkpoint's
     tokenizer pruned once for a shared encoder)."""
@@ -332,7 +408,7 @@ def tokenizer_key(cfg: RunConfig, lang: str) -> str:
     return SHARED if shared else lang
 
 
-def build_model(cfg: RunConfig, toks: dict, langs: list[str], ngrams: bool = True) -> MatchModel:
+def build_model(cfg: RunConfig, toks: dict, langs: list[str], ngrams: bool = True) -> MatchModel | CrossModel:
     """A fresh MatchModel with an encoder pair per encoder key of ``langs``, sized by their tokenizers ``toks``.
 
     ``ngrams=False`` leaves the n-gram tables empty (a checkpoint about to be loaded fills them); a
@@ -342,7 +418,7 @@ def build_model(cfg: RunConfig, toks: dict, langs: list[str], ngrams: bool = Tru
     vocab = {k: t.get_vocab_size() for k, t in by_key.items()}
     tokens = {k: vocab_tokens(t) for k, t in by_key.items()} if ngrams and cfg.model.subword_buckets else None
     kept = {k: t.kept for k, t in by_key.items()} if cfg.model.pretrained else None
-    return MatchModel(cfg.model, vocab, tokens, kept)
+    return (CrossModel if cfg.model.architecture == "cross" else MatchModel)(cfg.model, vocab, tokens, kept)
 
 
 def vocab_tokens(tok) -> list[str]:

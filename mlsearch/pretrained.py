@@ -218,7 +218,10 @@ def load_body(cfg: Any, kept: list[int]) -> nn.Module:
     body.config.pad_token_id = PAD_ID
     embeddings = getattr(body, "embeddings", None)
     if embeddings is not None and hasattr(embeddings, "padding_idx"):
-        embeddings.padding_idx = PAD_ID  # RoBERTa-likes number positions from the padding id
+        # RoBERTa-likes number positions from the padding id: the copy is given the checkpoint's numbering
+        # (``position_ids``, see TextEncoder) since its padding id is now 0
+        body.position_offset = embeddings.padding_idx
+        embeddings.padding_idx = PAD_ID
     if cfg.keep_layers or cfg.freeze_layers:
         owner, attr = _layers(body)
         layers = getattr(owner, attr)

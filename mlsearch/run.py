@@ -30,7 +30,7 @@ from mlsearch.data.load import load_dataset
 from mlsearch.errors import ConfigError, DataError
 from mlsearch.io import read_json
 from mlsearch.kinds import apply_kind, get_kind
-from mlsearch.model import build_model, n_parameters
+from mlsearch.model import TextEncoder, build_model, n_parameters
 from mlsearch.paths import run_dir as default_run_dir
 from mlsearch.runfolder import metrics_record, test_evaluation, write_run_folder
 from mlsearch.runlock import run_lock
@@ -132,7 +132,7 @@ def _train(cfg: RunConfig, out: Path, dataset: Dataset, ds: Dataset, progress: b
     if cfg.train.compile:
         # in place (state_dict keys unchanged, so checkpoints stay interchangeable with eager runs);
         # dynamic shapes because every batch is cut to its longest row
-        for encoder in [*model.query.values(), *model.title.values()]:
+        for encoder in [m for m in model.modules() if isinstance(m, TextEncoder)]:
             encoder.compile(dynamic=True)
     warm_lang = random.Random(cfg.seed).choice(train_langs) if cfg.train.warm_start else None
     trainer = Trainer(cfg, model, splits, align, device)

@@ -30,7 +30,7 @@ from mlsearch.batching import Alignment, Split, batches, generator, take
 from mlsearch.config import RunConfig
 from mlsearch.errors import TrainingError
 from mlsearch.evaluate import best_threshold
-from mlsearch.model import MatchModel, match_logits
+from mlsearch.model import MatchModel
 from mlsearch.pretrain import pretrain_encoders, pretrain_steps, pretrain_texts
 from mlsearch.pretrained import is_pretrained_param
 
@@ -128,8 +128,8 @@ class Trainer:
         s = self.splits[lang, "train"]
         local, real = distributed.shard(idx, self.rank, self.world)
         with self.amp:
-            logits = match_logits(self.encoders[self.model.key(lang)], self.classifier, take(s.query, s.query_len, local),
-                                  take(s.title, s.title_len, local), self.cfg.model.interaction != "none")
+            logits = self.model.pair_logits(self.encoders[self.model.key(lang)], self.classifier,
+                                            take(s.query, s.query_len, local), take(s.title, s.title_len, local))
         loss = losses.classification_loss(logits, s.label[local.to(self.device, non_blocking=True)], reduction="sum") / len(idx)
         return loss, real
 
