@@ -499,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="also time one real train_and_evaluate with this profile (e.g. full)")
     p.add_argument("--languages", default="en", help="training languages of the end-to-end run (default en)")
     p.add_argument("--processes", help="instead: seconds per epoch of train_and_evaluate in N gloo CPU processes, e.g. 1,2")
+    p.add_argument("--kinds", help="instead: train these kinds for real (--profile, default quick; --languages) and write "
+                                   "<card>-kinds.md: seconds per epoch and scoring pairs/s (mlsearch/tools/kindbench.py)")
     p.add_argument("--repeats", type=int, default=3, help="with --processes: runs per count, alternated (median printed)")
     return p
 
@@ -530,6 +532,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.processes:
         return ddp_main(args)
+    if args.kinds:
+        from mlsearch.kinds import check_kinds
+        from mlsearch.tools import kindbench
+
+        kinds = check_kinds([k.strip() for k in args.kinds.split(",") if k.strip()])
+        langs = [s.strip() for s in args.languages.split(",") if s.strip()]
+        return kindbench.main(kinds, args.profile or "quick", langs, Path(args.out), args.threads)
     t_start = time.perf_counter()
     device = _device(args.device)
     if device.type == "cpu" and args.threads > 0:

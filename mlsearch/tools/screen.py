@@ -6,6 +6,11 @@ chosen on) and size (``--sizes``: multiples of quick's training queries), the mo
 quick's grid languages (training seed 0) with ``grid --inline --train-only`` into
 ``DIR/<candidate>-s<seed>-x<size>``; complete cells are skipped, so it resumes. ``table`` prints the
 mean validation F1 (of each model's selected epoch) per candidate and dataset; no test number is read.
+
+``joint --out DIR --languages en,de,fr,it,es --seeds 0,1 CANDIDATES`` screens recipes of ONE model (the
+five-language one, say) on quick's data: every candidate (layered on quick, kind ``method``) and training
+seed is trained in this process without its test split (``train_and_evaluate(evaluate=False)``) into
+``DIR/<candidate>/seed<k>/valid.json``; complete ones are skipped. ``joint-table`` prints mean validation F1.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from mlsearch.config import load_config, profile_files
-from mlsearch.io import read_json
+from mlsearch.io import read_json, write_json
+from mlsearch.run import train_and_evaluate
 from mlsearch.tables import to_markdown
 
 
@@ -61,15 +68,53 @@ def table(out: Path) -> pd.DataFrame:
     return wide.sort_values("mean", ascending=False)
 
 
+def joint(candidates: list[Path], out: Path, languages: list[str], seeds: list[int]) -> None:
+    """Train every (candidate, seed) model of ``languages`` without reading test; validation to valid.json."""
+    for cand in candidates:
+        for seed in seeds:
+            target = out / cand.stem / f"seed{seed}" / "valid.json"
+            if target.is_file():
+                continue
+            cfg = load_config([*profile_files("quick"), str(cand)], {"languages": languages, "seed": seed})
+            print(f"{cand.stem} seed {seed}: {'+'.join(languages)}", flush=True)
+            t0 = time.perf_counter()
+            res = train_and_evaluate(cfg, target.parent, progress=True, evaluate=False)
+            write_json(target, res | {"seconds": round(time.perf_counter() - t0, 1), "languages": languages})
+
+
+def joint_table(out: Path) -> pd.DataFrame:
+    """Mean validation F1 over languages per candidate and seed, and over seeds."""
+    rows = []
+    for path in sorted(out.glob("*/seed*/valid.json")):
+        res = read_json(path)
+        f1 = {lang: v["f1"] for lang, v in res["valid"].items()}
+        rows.append({"candidate": path.parts[-3], "seed": path.parts[-2], "valid_f1": sum(f1.values()) / len(f1),
+                     "best_epoch": res["best_epoch"], "minutes": res["seconds"] / 60, **f1})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    wide = df.pivot_table(index="candidate", columns="seed", values="valid_f1")
+    wide["mean"] = wide.mean(axis=1)
+    per_lang = df.groupby("candidate")[[c for c in df.columns if len(c) == 2]].mean()
+    wide = wide.join(per_lang).join(df.groupby("candidate")[["best_epoch", "minutes"]].mean())
+    return wide.sort_values("mean", ascending=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mlsearch.tools.screen", description=__doc__.splitlines()[0])
-    p.add_argument("action", choices=["run", "table"])
+    p.add_argument("action", choices=["run", "table", "joint", "joint-table"])
     p.add_argument("candidates", nargs="*", type=Path, help="params files to layer on quick (run)")
     p.add_argument("--out", type=Path, required=True, help="folder of the screen's runs")
     p.add_argument("--data-seeds", default="1,2", help="benchmark generator seeds (default 1,2)")
     p.add_argument("--sizes", default="1,4", help="multiples of quick's training queries (default 1,4)")
+    p.add_argument("--languages", default="en,de,fr,it,es", help="joint: the model's training languages")
+    p.add_argument("--seeds", default="0,1", help="joint: training seeds (default 0,1)")
     args = p.parse_args(argv)
-    if args.action == "run":
+    if args.action == "joint":
+        joint(args.candidates, args.out, args.languages.split(","), [int(s) for s in args.seeds.split(",")])
+    elif args.action == "joint-table":
+        print(to_markdown(joint_table(args.out).reset_index(), digits=4))
+    elif args.action == "run":
         run(args.candidates, args.out, [int(s) for s in args.data_seeds.split(",")], [float(s) for s in args.sizes.split(",")])
     else:
         print(to_markdown(table(args.out).reset_index(), digits=4))
