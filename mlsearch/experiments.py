@@ -46,6 +46,10 @@ def grid_kinds(cfg: RunConfig) -> list[str]:
     return check_kinds([cfg.kind] if cfg.kind != "method" else list(cfg.grid.kinds))
 
 
+#: The paper's bilingual model (fr+de), which kinds with cells ``mono+pair+full`` also train.
+PAPER_PAIR = ("de", "fr")
+
+
 def kind_language_sets(cfg: RunConfig, kind: str) -> list[list[str]]:
     """The language sets ``kind`` runs on: every set for the method; for a baseline or ablation the
     monolingual sets and/or the set of all grid languages, as its registry entry says."""
@@ -54,8 +58,10 @@ def kind_language_sets(cfg: RunConfig, kind: str) -> list[list[str]]:
         return [[lang for lang in cfg.grid.languages if lang != held] for held in cfg.grid.languages]
     if where == "all":
         return language_sets(cfg.grid.languages, cfg.grid.max_languages)
-    sets = [[lang] for lang in cfg.grid.languages] if where in ("mono", "mono+full") else []
-    if where in ("full", "mono+full") and list(cfg.grid.languages) not in sets:
+    sets = [[lang] for lang in cfg.grid.languages] if where in ("mono", "mono+full", "mono+pair+full") else []
+    if where == "mono+pair+full" and set(PAPER_PAIR) <= set(cfg.grid.languages):
+        sets.append([lang for lang in cfg.grid.languages if lang in PAPER_PAIR])
+    if where in ("full", "mono+full", "mono+pair+full") and list(cfg.grid.languages) not in sets:
         sets.append(list(cfg.grid.languages))
     return sets
 

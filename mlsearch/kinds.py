@@ -28,8 +28,8 @@ class Kind:
     trainer: Literal["method", "tfidf", "use", "e5"] = "method"
     #: Grid cells: ``all`` language sets, ``mono+full`` (each monolingual set and the set of all grid
     #: languages, ``full`` only, ``mono`` only, ``held_out``: for each grid language, the set of the
-    #: others, evaluated on it (zero-shot).
-    cells: Literal["all", "mono+full", "full", "mono", "held_out"] = "mono+full"
+    #: others, evaluated on it (zero-shot); ``mono+pair+full``: as ``mono+full`` plus the paper's fr+de.
+    cells: Literal["all", "mono+full", "mono+pair+full", "full", "mono", "held_out"] = "mono+full"
     description: str = ""
 
 
@@ -62,7 +62,7 @@ KINDS: dict[str, Kind] = {
     # sized for 2 CPU cores; `python -m mlsearch pretrained e5-small` makes models/e5-small (docs/choices.md#kind-e5)
     "e5": Kind(E5_CPU, description="the method, every encoder started from multilingual-e5-small (first 2 layers, token table frozen)"),
     # all 12 layers of e5-small, the bottom 10 cached (mlsearch/prefix.py); docs/choices.md#kind-e5_full
-    "e5_full": Kind(overlay("e5_full"), description="the method from the whole multilingual-e5-small (bottom 10 layers "
+    "e5_full": Kind(overlay("e5_full"), cells="mono+pair+full", description="the method from the whole multilingual-e5-small (bottom 10 layers "
                                                     "frozen and cached, top 2 trained), joint recipe chosen on validation"),
     "cross": Kind(overlay("cross"), description="cross-encoder: query and title as one sequence through the whole "
                                                 "multilingual-e5-small (top 2 layers trained), a head on the pooled vector"),

@@ -206,28 +206,42 @@ def plot_baselines(table: pd.DataFrame) -> plt.Figure | None:
     return fig
 
 
+#: Kinds drawn as lines of the headline figure where they ran (the method first, with its range).
+HEADLINE_KINDS = {"method": ("tab:blue", "method"), "e5_full": ("tab:green", "method from e5-small (e5_full)"),
+                  "cross": ("tab:red", "cross-encoder on e5-small (cross)")}
+
+
+def _by_size(r: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean over seeds per (model, language), then over models of a size; mean/min/max over languages."""
+    r = r[[lang in m.split("+") for m, lang in zip(r["model"], r["eval_language"], strict=True)]]
+    v = r.assign(value=pd.to_numeric(r[metric], errors="coerce"))
+    per_lang = v.groupby(["eval_language", "model", "n_languages"])["value"].mean().groupby(["eval_language", "n_languages"]).mean()
+    return per_lang.groupby("n_languages").agg(["mean", "min", "max"]).dropna()
+
+
 def plot_headline(runs: pd.DataFrame) -> plt.Figure | None:
     """The headline: F1 and nDCG@10 against the number of training languages, averaged over the
-    evaluation languages (each language's models that train on it), next to TF-IDF + LR where it ran."""
+    evaluation languages (each language's models that train on it), next to TF-IDF + LR where it ran,
+    and the pretrained kinds of :data:`HEADLINE_KINDS` where they ran."""
     r = runs[runs["kind"] == "method"]
-    r = r[[lang in m.split("+") for m, lang in zip(r["model"], r["eval_language"], strict=True)]]
     metrics = [m for m in METRIC_LABELS if m in r.columns and pd.to_numeric(r[m], errors="coerce").notna().any()]
     if r.empty or not metrics:
         return None
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
     tfidf = runs[runs["kind"] == "tfidf"]
     for ax, metric in zip(axes[0], metrics, strict=True):
-        v = r.assign(value=pd.to_numeric(r[metric], errors="coerce"))
-        # mean over seeds per (model, language), then over models of a size, then over languages
-        per_lang = v.groupby(["eval_language", "model", "n_languages"])["value"].mean().groupby(["eval_language", "n_languages"]).mean()
-        by_size = per_lang.groupby("n_languages").agg(["mean", "min", "max"])
-        x = by_size.index.to_numpy()
-        ax.fill_between(x, by_size["min"], by_size["max"], color="tab:blue", alpha=0.15, label="range over languages")
-        ax.plot(x, by_size["mean"], "-o", color="tab:blue", label="method (mean over languages)")
+        for kind, (color, label) in HEADLINE_KINDS.items():
+            by_size = _by_size(runs[runs["kind"] == kind], metric) if (runs["kind"] == kind).any() else pd.DataFrame()
+            if by_size.empty:
+                continue
+            x = by_size.index.to_numpy()
+            if kind == "method":
+                ax.fill_between(x, by_size["min"], by_size["max"], color=color, alpha=0.15, label="range over languages")
+            ax.plot(x, by_size["mean"], "-o", color=color, label=f"{label} (mean over languages)")
         if len(tfidf) and metric in tfidf.columns:
             level = pd.to_numeric(tfidf[metric], errors="coerce").groupby(tfidf["eval_language"]).mean().mean()
             ax.axhline(level, ls="--", color="tab:orange", label="TF-IDF + LR (monolingual, mean)")
-        ax.set_xticks(x)
+        ax.set_xticks(sorted(set(_by_size(r, metric).index)))
         ax.set_xlabel("training languages")
         ax.set_ylabel(METRIC_LABELS[metric])
         ax.grid(alpha=0.3)

@@ -147,3 +147,17 @@ def test_a_cross_encoder_with_alignment_is_a_config_error(tmp_path):
     folder = _checkpoint("bert", tmp_path / "bert")
     with pytest.raises(ConfigError, match="cross-encoder .* no query or title vectors to align"):
         _cfg(folder, **{"model.architecture": "cross"})
+
+
+def test_kinds_e5_full_and_cross_come_from_overlays_and_e5_full_also_trains_the_papers_pair():
+    from mlsearch.config import load_config, profile_files
+    from mlsearch.experiments import kind_language_sets
+    from mlsearch.kinds import KINDS
+
+    cross = KINDS["cross"].overrides
+    assert cross["model.architecture"] == "cross" and cross["train.alignment"] == "none"
+    assert cross["model.freeze_layers"] == KINDS["e5_full"].overrides["model.freeze_layers"] == 10  # cross includes e5_full
+    cfg = load_config(profile_files("quick"))
+    sets = kind_language_sets(cfg, "e5_full")
+    assert ["de", "fr"] in sets and sets[-1] == list(cfg.grid.languages) and len(sets) == len(cfg.grid.languages) + 2
+    assert ["de", "fr"] not in kind_language_sets(cfg, "cross")

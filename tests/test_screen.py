@@ -24,3 +24,23 @@ def test_table_means_validation_f1_per_candidate_and_dataset(tmp_path):
     assert t.loc["wide", "s1 x1"] == pytest.approx(0.7) and t.loc["wide", "s2 x4"] == pytest.approx(0.9)
     assert t.loc["wide", "mean"] == pytest.approx(0.8) and t.loc["small", "mean"] == pytest.approx(0.5)  # test F1 unread
     assert screen.folder(tmp_path, "wide", 2, 4.0).name == "wide-s2-x4"
+
+
+def test_joint_trains_each_candidate_and_seed_once_without_test_and_tables_validation(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_train(cfg, run_dir, progress, evaluate):
+        assert evaluate is False  # the screen never reads test
+        calls.append((cfg.train.alignment, cfg.seed, tuple(cfg.languages)))
+        f1 = 0.6 + 0.1 * (cfg.train.alignment == "none") + 0.01 * cfg.seed
+        return {"score": f1, "best_epoch": 2, "valid": {lang: {"f1": f1, "threshold": 0.5} for lang in cfg.languages}}
+
+    monkeypatch.setattr(screen, "train_and_evaluate", fake_train)
+    (tmp_path / "a.yaml").write_text("train: {alignment: both}\n")
+    (tmp_path / "b.yaml").write_text("train: {alignment: none}\n")
+    cands = [tmp_path / "a.yaml", tmp_path / "b.yaml"]
+    screen.joint(cands, tmp_path / "out", ["en", "de"], [0, 1])
+    screen.joint(cands, tmp_path / "out", ["en", "de"], [0, 1])  # complete: nothing trains again
+    assert sorted(calls) == [("both", 0, ("en", "de")), ("both", 1, ("en", "de")), ("none", 0, ("en", "de")), ("none", 1, ("en", "de"))]
+    t = screen.joint_table(tmp_path / "out")
+    assert list(t.index) == ["b", "a"] and t.loc["b", "mean"] == pytest.approx(0.705) and t.loc["a", "en"] == pytest.approx(0.605)

@@ -243,3 +243,18 @@ def test_ablation_table_averages_each_kind_and_role_against_the_method():
     z = t.loc[("zeroshot", "zero-shot")]
     assert z["n_languages"] == 1 and z["f1_vs_method"] == pytest.approx(-0.3) and "alignment" in z["description"]
     assert ablation_table(pd.DataFrame(rows[:0], columns=["role"])).empty
+
+
+def test_the_headline_figure_draws_a_pretrained_kind_where_it_ran(root: Path) -> None:
+    from mlsearch.plots import plot_headline
+
+    def labels(runs):
+        return [line.get_label() for line in plot_headline(runs).axes[0].get_lines()]
+
+    assert not any("e5_full" in x for x in labels(gather_runs(root)))
+    for seed in (0, 1):
+        for model, f1 in (("de", {"de": 0.61}), ("fr", {"fr": 0.63}), ("de+fr", {"de": 0.7, "fr": 0.72})):
+            write_run(root, model, seed, f1, kind="e5_full")
+    fig = plot_headline(gather_runs(root))
+    line = next(x for x in fig.axes[0].get_lines() if "e5_full" in x.get_label())
+    assert list(line.get_xdata()) == [1, 2] and list(line.get_ydata()) == pytest.approx([0.62, 0.71])

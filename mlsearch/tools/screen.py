@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="1,4", help="multiples of quick's training queries (default 1,4)")
     p.add_argument("--languages", default="en,de,fr,it,es", help="joint: the model's training languages")
     p.add_argument("--seeds", default="0,1", help="joint: training seeds (default 0,1)")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # candidates may follow --out
     if args.action == "joint":
         joint(args.candidates, args.out, args.languages.split(","), [int(s) for s in args.seeds.split(",")])
     elif args.action == "joint-table":
