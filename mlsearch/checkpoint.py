@@ -51,6 +51,7 @@ _OMITTED_AT_DEFAULT = {
     ("model", "freeze_embeddings"): False,
     ("model", "freeze_layers"): 0,
     ("model", "prefix_cache"): True,
+    ("model", "centre"): False,
     ("model", "architecture"): "two_tower",
     ("train", "pretrained_lr"): 0.0,
 }

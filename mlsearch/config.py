@@ -162,6 +162,9 @@ class ModelConfig:
     #: With ``pretrained``, ``freeze_embeddings`` and ``freeze_layers``: compute the frozen layers once per
     #: text and train only the layers above (mlsearch/prefix.py); false: run them every step.
     prefix_cache: bool = True
+    #: Subtract a running mean of the encoder's output vectors (model.Centre): a pretrained encoder's
+    #: upper layers share one large component that saturates the cosine paths; see docs/choices.md#kind-e5_full.
+    centre: bool = False
 
 
 @dataclass

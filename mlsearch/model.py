@@ -100,6 +100,33 @@ class HashedTokenEmbedding(nn.Module):
         return self.word(ids) + grams.view(*ids.shape, -1)
 
 
+class Centre(nn.Module):
+    """Subtracts a running mean of an encoder's token vectors (``model.centre``).
+
+    The upper layers of a pretrained sentence encoder are anisotropic: every text's vectors share one
+    large component (e5-small's last layer: cosine ~0.8 between any two titles), so the cosine and
+    late-interaction paths start saturated (every pair's logit ~+8) and Adam, moving each weight by
+    about the learning rate per step, cannot bring them back within a few hundred steps. The mean is
+    set from the first training batch, then follows later batches (momentum 0.01); eval mode reads
+    it. A buffer: saved with the weights, so a resumed run continues from it.
+    """
+
+    def __init__(self, width: int, momentum: float = 0.01) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("mean", torch.zeros(width))
+        self.register_buffer("batches", torch.zeros((), dtype=torch.long))
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            with torch.no_grad():
+                batch = hidden[mask].float().mean(0)
+                rate = 1.0 if int(self.batches) == 0 else self.momentum
+                self.mean.mul_(1.0 - rate).add_(batch, alpha=rate)
+                self.batches += 1
+        return hidden - self.mean.to(hidden.dtype)
+
+
 class TextEncoder(nn.Module):
     """Token ids ``[B, L]`` (0 = padding) → projected vectors ``[B, proj_dim]``."""
 
@@ -137,6 +164,7 @@ class TextEncoder(nn.Module):
                 )
         self.pooling = cfg.pooling
         width = hidden_size(self.bert)
+        self.centre = Centre(width) if cfg.centre else None
         self.proj = nn.Linear(width, cfg.proj_dim)
         # the token vectors of late interaction get their own projection: the pooled space stays the
         # one alignment shapes (sharing it weakened alignment: see ModelConfig.interaction)
@@ -159,6 +187,8 @@ class TextEncoder(nn.Module):
             offset = getattr(self.bert, "position_offset", None)  # a RoBERTa-like checkpoint's (pretrained.load_body)
             extra = {} if offset is None else {"position_ids": mask.long().cumsum(1) * mask + offset}
             hidden = self.bert(input_ids=ids, attention_mask=mask.long(), **extra).last_hidden_state
+        if self.centre is not None:
+            hidden = self.centre(hidden, mask)
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:

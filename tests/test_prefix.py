@@ -161,3 +161,19 @@ def test_kinds_e5_full_and_cross_come_from_overlays_and_e5_full_also_trains_the_
     sets = kind_language_sets(cfg, "e5_full")
     assert ["de", "fr"] in sets and sets[-1] == list(cfg.grid.languages) and len(sets) == len(cfg.grid.languages) + 2
     assert ["de", "fr"] not in kind_language_sets(cfg, "cross")
+
+
+def test_centre_starts_from_the_first_batch_follows_later_ones_and_is_saved():
+    from mlsearch.model import Centre
+
+    c = Centre(3, momentum=0.5)
+    mask = torch.tensor([[True, True, False]])
+    x = torch.tensor([[[1.0, 2.0, 3.0], [3.0, 4.0, 5.0], [100.0, 100.0, 100.0]]])  # the padding row is not counted
+    out = c(x, mask)
+    assert c.mean.tolist() == [2.0, 3.0, 4.0] and out[0, 0].tolist() == [-1.0, -1.0, -1.0]
+    c(x + 2.0, mask)
+    assert c.mean.tolist() == [3.0, 4.0, 5.0]  # halfway to the second batch's mean
+    c.eval()
+    c(x + 50.0, mask)
+    assert c.mean.tolist() == [3.0, 4.0, 5.0]  # eval mode reads it, never moves it
+    assert set(c.state_dict()) == {"mean", "batches"}
