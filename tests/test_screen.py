@@ -42,5 +42,10 @@ def test_joint_trains_each_candidate_and_seed_once_without_test_and_tables_valid
     screen.joint(cands, tmp_path / "out", ["en", "de"], [0, 1])
     screen.joint(cands, tmp_path / "out", ["en", "de"], [0, 1])  # complete: nothing trains again
     assert sorted(calls) == [("both", 0, ("en", "de")), ("both", 1, ("en", "de")), ("none", 0, ("en", "de")), ("none", 1, ("en", "de"))]
+    (tmp_path / "c.yaml").write_text("train: {alignment: product}\n")
+    (tmp_path / "out" / "c" / "seed0").mkdir(parents=True)
+    (tmp_path / "out" / "c" / "seed0" / "claimed").touch()  # another process trains it
+    screen.joint([tmp_path / "c.yaml"], tmp_path / "out", ["en", "de"], [0])
+    assert len(calls) == 4
     t = screen.joint_table(tmp_path / "out")
     assert list(t.index) == ["b", "a"] and t.loc["b", "mean"] == pytest.approx(0.705) and t.loc["a", "en"] == pytest.approx(0.605)

@@ -10,7 +10,9 @@ mean validation F1 (of each model's selected epoch) per candidate and dataset; n
 ``joint --out DIR --languages en,de,fr,it,es --seeds 0,1 CANDIDATES`` screens recipes of ONE model (the
 five-language one, say) on quick's data: every candidate (layered on quick, kind ``method``) and training
 seed is trained in this process without its test split (``train_and_evaluate(evaluate=False)``) into
-``DIR/<candidate>/seed<k>/valid.json``; complete ones are skipped. ``joint-table`` prints mean validation F1.
+``DIR/<candidate>/seed<k>/valid.json``; complete ones are skipped, and so are ones another process on
+the same folder has claimed (``claimed``; delete it to retrain a killed one), so several processes share
+a screen. ``joint-table`` prints mean validation F1.
 """
 
 from __future__ import annotations
@@ -73,7 +75,13 @@ def joint(candidates: list[Path], out: Path, languages: list[str], seeds: list[i
     for cand in candidates:
         for seed in seeds:
             target = out / cand.stem / f"seed{seed}" / "valid.json"
-            if target.is_file():
+            claim = target.with_name("claimed")  # another screen process on the same folder trains it
+            if target.is_file() or claim.is_file():
+                continue
+            claim.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                claim.open("x").close()
+            except FileExistsError:
                 continue
             cfg = load_config([*profile_files("quick"), str(cand)], {"languages": languages, "seed": seed})
             print(f"{cand.stem} seed {seed}: {'+'.join(languages)}", flush=True)
