@@ -147,10 +147,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_kinds(args: argparse.Namespace) -> int:
-    from mlsearch.kinds import KINDS
+    from mlsearch.kinds import KINDS, PRETRAINED_KINDS
 
-    if args.list:  # one YAML list, for --set grid.kinds=… (the Makefile's baselines target)
-        print("[" + ",".join(KINDS) + "]")
+    if args.list:  # one YAML list, for --set grid.kinds=… (the Makefile's baselines and pretrained-kinds targets)
+        print("[" + ",".join(PRETRAINED_KINDS if args.pretrained else KINDS) + "]")
         return 0
     for name, kind in KINDS.items():
         print(f"{name:16} {kind.trainer:7} {kind.cells:10} {kind.description}")
@@ -236,6 +236,7 @@ def build_parser(gpu_check_options: bool = True) -> argparse.ArgumentParser:
 
     p = sub.add_parser("kinds", help="list the model kinds (method, ablations, baselines): name, trainer, grid cells, what it is")
     p.add_argument("--list", action="store_true", help="print the names as one YAML list (for --set grid.kinds=…)")
+    p.add_argument("--pretrained", action="store_true", help="with --list: only the kinds from the whole pretrained encoder")
     p.set_defaults(func=cmd_kinds)
 
     p = sub.add_parser("bench", help="training throughput benchmark (see --help of the subcommand)")

@@ -21,7 +21,7 @@ from mlsearch.config import RunConfig, load_config, profile_files
 from mlsearch.data.card import write_card
 from mlsearch.data.load import load_dataset
 from mlsearch.errors import ConfigError
-from mlsearch.kinds import check_kinds, get_kind
+from mlsearch.kinds import PRETRAINED_KINDS, check_kinds, get_kind
 from mlsearch.paths import model_name, results_root, run_dir
 from mlsearch.report import render_report_html
 
@@ -152,6 +152,9 @@ def run_grid(cfg: RunConfig, files: list[Path], overrides: dict[str, Any], jobs:
 
 def timing_name(kinds: list[str]) -> str:
     """``timing.json`` for the method's grid (``make reproduce``; the ``pairs`` profile's grid, which
-    trains TF-IDF + LR beside it, too), ``timing-baselines.json`` for a grid with other kinds (``make
-    baselines``), so neither run's record overwrites the other's."""
-    return "timing.json" if "method" in kinds and set(kinds) <= {"method", "tfidf"} else "timing-baselines.json"
+    trains TF-IDF + LR beside it, too), ``timing-pretrained.json`` for a grid of the kinds that start
+    from the whole pretrained encoder only (``make pretrained-kinds``), ``timing-baselines.json`` for
+    any other grid with other kinds (``make baselines``), so no run's record overwrites another's."""
+    if "method" in kinds and set(kinds) <= {"method", "tfidf"}:
+        return "timing.json"
+    return "timing-pretrained.json" if set(kinds) <= set(PRETRAINED_KINDS) else "timing-baselines.json"

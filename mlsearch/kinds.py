@@ -100,6 +100,9 @@ KINDS: dict[str, Kind] = {
     "zeroshot": Kind(cells="held_out", description="trained on the other languages, evaluated through alignment only"),
 }
 
+#: The kinds from the WHOLE pretrained encoder (``make pretrained-kinds``, its own timing record).
+PRETRAINED_KINDS = ("e5_full", "cross")
+
 
 def get_kind(name: str) -> Kind:
     """The registry entry of ``name``; an unknown name is a ConfigError listing the known kinds."""

@@ -19,7 +19,8 @@ def provenance_markdown(root: str | Path) -> str:
     """What produced a result set, in plain words (from its timing records and run folders)."""
     root = Path(root)
     lines = []
-    for name, what in (("timing.json", "The language grid"), ("timing-baselines.json", "Baselines and ablations")):
+    for name, what in (("timing.json", "The language grid"), ("timing-baselines.json", "Baselines and ablations"),
+                       ("timing-pretrained.json", "Kinds from the whole pretrained encoder")):
         path = root / name
         if not path.is_file():
             continue
@@ -59,7 +60,7 @@ def render_report_html(executed: str | Path | list[str | Path], out: str | Path)
 def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
     """One record per ``<source>/<profile>`` folder holding runs: how, where and when it was produced.
 
-    One row per grid record (``timing.json``, ``timing-baselines.json``) when the grid wrote one, else
+    One row per grid record (``timing.json``, ``timing-baselines.json``, ``timing-pretrained.json``) when the grid wrote one, else
     one from the runs' ``run_info.json`` (command unknown).
     """
     results_dir = Path(results_dir)

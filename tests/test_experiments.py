@@ -242,3 +242,17 @@ def test_provenance_of_a_committed_result_set_without_run_folders(tmp_path: Path
     (root / "timing.json").write_text(json.dumps({"command": "python -m mlsearch grid --profile quick", "seeds": [0],
                                                   "machine": "m", "date": "2025-03-05", "wall_seconds": 60.0}))
     assert "| benchmark | quick | 2 | 0 | `python -m mlsearch grid --profile quick` | m | 2025-03-05 | 1.0 |" in render_provenance(tmp_path)
+
+
+def test_each_kind_set_has_its_own_timing_record(capsys: pytest.CaptureFixture[str]) -> None:
+    """reproduce, baselines and pretrained-kinds write different records, so none overwrites another's."""
+    from mlsearch.__main__ import main
+    from mlsearch.kinds import KINDS, PRETRAINED_KINDS
+
+    assert experiments.timing_name(["method"]) == "timing.json"
+    assert experiments.timing_name(["method", "tfidf"]) == "timing.json"
+    assert experiments.timing_name(list(KINDS)) == "timing-baselines.json"
+    assert experiments.timing_name(list(PRETRAINED_KINDS)) == "timing-pretrained.json"
+    assert set(PRETRAINED_KINDS) <= set(KINDS)
+    assert main(["kinds", "--list", "--pretrained"]) == 0
+    assert capsys.readouterr().out.strip() == "[" + ",".join(PRETRAINED_KINDS) + "]"

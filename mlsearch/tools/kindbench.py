@@ -127,7 +127,7 @@ def main(kinds: list[str], profile: str, languages: list[str], out: Path, thread
 
     md = (f"# Cost of model kinds, trained for real (`python -m mlsearch bench --kinds {','.join(kinds)} --profile {profile} "
           f"--languages {','.join(languages)}`)\n\n{result['date']}, {result['machine']}, torch {result['torch']}.\n\n"
-          + to_markdown(pd.DataFrame(result["rows"]), digits=1) + "\n")
+          + to_markdown(pd.DataFrame(result["rows"]).astype({"valid_f1": str}), digits=1) + "\n")
     write_text(out / f"{card}-kinds.md", md)
     print(md)
     return 0
