@@ -93,11 +93,12 @@ def test_a_cached_run_trains_the_top_layers_only(tmp_path):
     assert changed, "the top layer did not train"
 
 
-@pytest.mark.slow  # three trainings
-def test_a_killed_cached_run_resumes_to_the_same_numbers(tmp_path):
+@pytest.mark.slow  # three trainings each
+@pytest.mark.parametrize("architecture", ["two_tower", "cross"])
+def test_a_killed_cached_run_resumes_to_the_same_numbers(tmp_path, architecture):
     folder = _checkpoint("xlmr", tmp_path / "xlmr")
     ds = make_dataset(LANGS, queries=8)
-    cfg = _cfg(folder, **{"train.epochs": 3})
+    cfg = (_cfg if architecture == "two_tower" else _cross)(folder, **{"train.epochs": 3})
     full = train_and_evaluate(cfg, tmp_path / "full", ds, progress=False)
     train_killed_after(cfg, tmp_path / "killed", ds, 2)
     resumed = train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False)
@@ -131,16 +132,6 @@ def test_the_cross_encoder_trains_one_epoch_and_scores_pairs(tmp_path):
     assert p.shape == (2,) and ((p >= 0) & (p <= 1)).all() and p[0] != p[1]
     with pytest.raises(ConfigError, match="no query or title vectors"):
         scorer.encode("en", ["enw1"])
-
-
-@pytest.mark.slow  # three trainings
-def test_a_killed_cross_encoder_run_resumes_to_the_same_numbers(tmp_path):
-    folder = _checkpoint("xlmr", tmp_path / "xlmr")
-    ds = make_dataset(LANGS, queries=8)
-    cfg = _cross(folder, **{"train.epochs": 3})
-    full = train_and_evaluate(cfg, tmp_path / "full", ds, progress=False)
-    train_killed_after(cfg, tmp_path / "killed", ds, 2)
-    assert train_and_evaluate(cfg, tmp_path / "killed", ds, progress=False) == full
 
 
 def test_a_cross_encoder_with_alignment_is_a_config_error(tmp_path):
