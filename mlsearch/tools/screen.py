@@ -18,6 +18,8 @@ a screen. ``joint-table`` prints mean validation F1.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import platform
 import subprocess
 import sys
 import time
@@ -117,11 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="1,4", help="multiples of quick's training queries (default 1,4)")
     p.add_argument("--languages", default="en,de,fr,it,es", help="joint: the model's training languages")
     p.add_argument("--seeds", default="0,1", help="joint: training seeds (default 0,1)")
+    p.add_argument("--write", type=Path, help="joint-table: also write the table to this Markdown file")
     args = p.parse_intermixed_args(argv)  # candidates may follow --out
     if args.action == "joint":
         joint(args.candidates, args.out, args.languages.split(","), [int(s) for s in args.seeds.split(",")])
     elif args.action == "joint-table":
-        print(to_markdown(joint_table(args.out).reset_index(), digits=4))
+        md = to_markdown(joint_table(args.out).reset_index(), digits=4)
+        print(md)
+        if args.write:
+            head = (f"# Joint-recipe screen: validation F1 of the {len(args.languages.split(','))}-language model\n\n"
+                    f"`python -m mlsearch.tools.screen joint --out {args.out} CANDIDATES`, table written "
+                    f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d} on {platform.system()} {platform.machine()}; "
+                    "no test split was read. Per-language columns: means over seeds; minutes: wall time of a run.\n\n")
+            args.write.write_text(head + md)
     elif args.action == "run":
         run(args.candidates, args.out, [int(s) for s in args.data_seeds.split(",")], [float(s) for s in args.sizes.split(",")])
     else:
