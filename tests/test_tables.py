@@ -258,3 +258,20 @@ def test_the_headline_figure_draws_a_pretrained_kind_where_it_ran(root: Path) ->
     fig = plot_headline(gather_runs(root))
     line = next(x for x in fig.axes[0].get_lines() if "e5_full" in x.get_label())
     assert list(line.get_xdata()) == [1, 2] and list(line.get_ydata()) == pytest.approx([0.62, 0.71])
+
+
+def test_kind_gains_compare_each_kind_with_its_own_monolingual_models(root: Path) -> None:
+    from mlsearch.tables import kind_gains
+
+    for seed, (de, fr, pair_de) in enumerate(((0.60, 0.50, 0.66), (0.70, 0.50, 0.70))):
+        write_run(root, "de", seed, {"de": de}, kind="e5_full")
+        write_run(root, "fr", seed, {"fr": fr}, kind="e5_full")
+        write_run(root, "de+fr", seed, {"de": pair_de, "fr": 0.45}, kind="e5_full")
+    write_run(root, "fr", 0, {"fr": 0.9}, kind="tfidf")  # monolingual only: no row
+    g = kind_gains(gather_runs(root)).set_index(["kind", "model", "eval_language"])
+    assert set(g.index.get_level_values("kind")) == {"method", "e5_full"}
+    # e5_full de+fr on de: (0.68 - 0.65) / 0.65, against e5_full's own de model (not the method's 0.55)
+    assert g.loc[("e5_full", "de+fr", "de"), "rel_change_pct"] == pytest.approx(100 * 0.03 / 0.65)
+    assert g.loc[("e5_full", "de+fr", "fr"), "rel_change_pct"] == pytest.approx(-10.0)
+    assert g.loc[("method", "de+fr", "de"), "mono_f1_mean"] == pytest.approx(0.55)
+    assert "kind_gains" in write_tables(root) and (root / "tables" / "kind_gains.md").is_file()
