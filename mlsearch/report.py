@@ -95,13 +95,14 @@ def result_sets(results_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def _count_runs(runs: Path, table: Path, keys: list[str]) -> int:
-    """Complete runs under ``runs``; where run folders are absent (they are local, not committed),
-    the distinct runs the committed ``table`` holds."""
+    """The result set's runs: the distinct runs its committed ``table`` holds (rows kept from earlier
+    commands included), or the complete runs under ``runs`` where there are more (run folders are local,
+    and a table is written only once a grid completes)."""
     n = len(list(runs.rglob("metrics.json")))
-    if not n and table.is_file():
+    if table.is_file():
         import pandas as pd
 
-        n = len(pd.read_csv(table).drop_duplicates(keys))
+        n = max(n, len(pd.read_csv(table).drop_duplicates(keys)))
     return n
 
 

@@ -256,3 +256,17 @@ def test_each_kind_set_has_its_own_timing_record(capsys: pytest.CaptureFixture[s
     assert set(PRETRAINED_KINDS) <= set(KINDS)
     assert main(["kinds", "--list", "--pretrained"]) == 0
     assert capsys.readouterr().out.strip() == "[" + ",".join(PRETRAINED_KINDS) + "]"
+
+
+def test_provenance_counts_kept_rows_beside_the_run_folders_of_a_later_grid(tmp_path: Path) -> None:
+    """A grid of two kinds in a fresh clone: its run folders plus the rows its tables kept from earlier grids."""
+    root = tmp_path / "benchmark" / "quick"
+    (root / "tables").mkdir(parents=True)
+    (root / "tables" / "f1.csv").write_text(
+        "kind,model,seed,eval_language,f1\nmethod,en,0,en,0.4\nmethod,en+de,0,en,0.5\nmethod,en+de,0,de,0.5\ne5_full,en,0,en,0.6\n")
+    run = root / "runs" / "e5_full" / "en" / "seed0"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text("{}")
+    (root / "timing-pretrained.json").write_text(json.dumps({"command": "grid e5_full", "seeds": [0], "machine": "m",
+                                                             "date": "2025-03-05", "wall_seconds": 60.0}))
+    assert "| benchmark | quick | 3 | 0 | `grid e5_full` | m | 2025-03-05 | 1.0 |" in render_provenance(tmp_path)
