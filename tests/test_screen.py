@@ -51,4 +51,4 @@ def test_joint_trains_each_candidate_and_seed_once_without_test_and_tables_valid
     assert list(t.index) == ["b", "a"] and t.loc["b", "mean"] == pytest.approx(0.705) and t.loc["a", "en"] == pytest.approx(0.605)
     assert screen.main(["joint-table", "--out", str(tmp_path / "out"), "--write", str(tmp_path / "t.md")]) == 0
     md = (tmp_path / "t.md").read_text()
-    assert md.startswith("# Joint-recipe screen") and "no test split was read" in md and "| b | 0.7000 | 0.7100 |" in md
+    assert md.startswith("# Joint-recipe screen: validation F1 of the 2-language model") and "no test split was read" in md and "| b | 0.7000 | 0.7100 |" in md

@@ -124,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "joint":
         joint(args.candidates, args.out, args.languages.split(","), [int(s) for s in args.seeds.split(",")])
     elif args.action == "joint-table":
-        md = to_markdown(joint_table(args.out).reset_index(), digits=4)
+        table = joint_table(args.out)
+        md = to_markdown(table.reset_index(), digits=4)
         print(md)
-        if args.write:
-            head = (f"# Joint-recipe screen: validation F1 of the {len(args.languages.split(','))}-language model\n\n"
+        if args.write:  # the model's languages as the runs recorded them (its per-language columns), not --languages
+            languages = [c for c in table.columns if len(c) == 2]
+            head = (f"# Joint-recipe screen: validation F1 of the {len(languages)}-language model\n\n"
                     f"`python -m mlsearch.tools.screen joint --out {args.out} CANDIDATES`, table written "
                     f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d} on {platform.system()} {platform.machine()}; "
                     "no test split was read. Per-language columns: means over seeds; minutes: wall time of a run.\n\n")
